@@ -1,0 +1,122 @@
+"""Command-line entry points of ct-seg (``scripts/*.py`` and the ``ct-seg-*`` commands).
+
+Each one resolves the configuration first and fails on a bad config or input with one
+line and exit status 2, before paying for torch, MONAI or MLflow imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ct_seg import settings as config
+from medai.config import ConfigError
+from medai.data import DatasetError
+from medai.io import MedicalImageError
+from medai.logs import configure_logging
+from medai.paths import RepoLayoutError
+from medai.tracking.errors import ModelNotFoundError
+
+USER_ERRORS = (ConfigError, DatasetError, MedicalImageError, ModelNotFoundError, RepoLayoutError)
+EXIT_USER_ERROR = 2
+
+
+def _parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=2 (repeatable; values parse as JSON)",
+    )
+    return parser
+
+
+def _guarded(body: Callable[[], None]) -> int:
+    """Run ``body``; print a user error as one line instead of a traceback."""
+    try:
+        body()
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's voice
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        if type(exc).__module__.startswith("mlflow"):
+            print(f"error: MLflow: {exc}", file=sys.stderr)  # noqa: T201 - e.g. unreachable server
+            return EXIT_USER_ERROR
+        raise
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Train, track in MLflow and register the model as ``challenger``."""
+    args = _parser("Train ct-seg, track the run in MLflow and register the model.").parse_args(argv)
+
+    def body() -> None:
+        settings = config.load(args.overrides)
+        configure_logging(settings.logging)
+        from ct_seg.training import train  # noqa: PLC0415 - heavy imports after config checks
+
+        result = train(settings)
+        print(  # noqa: T201
+            f"registered {result.model_name} version {result.model_version} as challenger: "
+            f"best validation Dice {result.best_val_dice:.3f} (epoch {result.best_epoch}), "
+            f"{result.seconds:.0f} s, run {result.run_id}"
+        )
+
+    return _guarded(body)
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    """Evaluate the registered model; write and log metrics with CIs and overlays."""
+    parser = _parser("Evaluate a registered ct-seg model on the validation cases.")
+    parser.add_argument(
+        "--alias", default=None, help="registry alias (default: champion, else challenger)"
+    )
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        settings = config.load(args.overrides)
+        configure_logging(settings.logging)
+        from ct_seg.evaluation import evaluate  # noqa: PLC0415
+
+        report = evaluate(settings, args.alias)
+        header = f"{report.model_name} version {report.model_version} (@{report.alias})"
+        print(f"{header}: {len(report.rows)} case x structure rows")  # noqa: T201
+        for key, estimate in report.summary.items():
+            print(  # noqa: T201
+                f"  {key:<22} {estimate.mean:8.3f}  "
+                f"[{estimate.low:.3f}, {estimate.high:.3f}] "
+                f"{estimate.confidence:.0%} CI, n={estimate.n}"
+            )
+        print(f"report: {report.output_dir}  mlflow run: {report.run_id}")  # noqa: T201
+
+    return _guarded(body)
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """Segment a NIfTI file or a DICOM series folder into a NIfTI mask."""
+    parser = _parser("Segment a CT volume with the registered ct-seg model.")
+    parser.add_argument(
+        "input", type=Path, help="a .nii / .nii.gz file or a folder holding one DICOM series"
+    )
+    parser.add_argument(
+        "output", type=Path, help="mask to write (.nii.gz or .nii), with the input's affine"
+    )
+    parser.add_argument(
+        "--alias", default=None, help="registry alias (default: champion, else challenger)"
+    )
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        settings = config.load(args.overrides)
+        configure_logging(settings.logging)
+        from ct_seg.prediction import predict_to_file  # noqa: PLC0415
+
+        written = predict_to_file(settings, args.input, args.output, args.alias)
+        print(f"wrote {written}")  # noqa: T201
+
+    return _guarded(body)

@@ -1,0 +1,161 @@
+"""Evaluate a registered model on the validation cases: Dice and HD95 with bootstrap CIs.
+
+The model is run through the same ``Segmenter`` that prediction uses, and metrics are
+computed on each case's original grid and spacing, which is what a clinician measures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+
+from ct_seg.data.dataset import dataset_split, prepare_dataset
+from ct_seg.inference import Segmenter
+from ct_seg.mlops.experiment_tracker import project_run
+from ct_seg.mlops.model_registry import LoadedModel, load_registered_model
+from ct_seg.settings import CtSegSettings, resolve_path
+from ct_seg.utils.metrics import score_case
+from ct_seg.utils.visualization import OverlayCase, plot_overlays
+from medai.data import build_manifest
+from medai.io import read_nifti
+from medai.metrics import Estimate, bootstrap_ci
+from medai.tracking.registry import tag_version
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One line of the per-case table."""
+
+    case_id: str
+    label: str
+    dice: float
+    hd95_mm: float
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Per-case rows, summaries with CIs, and where the files went."""
+
+    model_name: str
+    model_version: str
+    alias: str
+    rows: tuple[CaseRow, ...]
+    summary: dict[str, Estimate]
+    output_dir: Path
+    run_id: str
+
+    @property
+    def mean_dice(self) -> Estimate:
+        """Mean foreground Dice over cases and structures, with its CI."""
+        return self.summary["dice_foreground"]
+
+
+def _summaries(
+    rows: list[CaseRow], labels: list[str], settings: CtSegSettings
+) -> dict[str, Estimate]:
+    def ci(values: list[float]) -> Estimate:
+        return bootstrap_ci(
+            values,
+            confidence=settings.evaluate.confidence,
+            n_resamples=settings.evaluate.bootstrap_resamples,
+            seed=settings.seed,
+        )
+
+    summary: dict[str, Estimate] = {}
+    for label in labels:
+        summary[f"dice_{label}"] = ci([r.dice for r in rows if r.label == label])
+        summary[f"hd95_{label}"] = ci([r.hd95_mm for r in rows if r.label == label])
+    # Per-case mean over structures, so the CI resamples cases (the independent unit).
+    case_ids = sorted({r.case_id for r in rows})
+    case_means = [sum(r.dice for r in rows if r.case_id == c) / len(labels) for c in case_ids]
+    summary["dice_foreground"] = ci(case_means)
+    return summary
+
+
+def _write_local(
+    report_dir: Path, rows: list[CaseRow], summary: dict[str, Estimate]
+) -> tuple[Path, Path]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    table = report_dir / "per_case_metrics.csv"
+    with table.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["case_id", "label", "dice", "hd95_mm"])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    summary_path = report_dir / "summary.json"
+    summary_path.write_text(
+        json.dumps({k: asdict(v) for k, v in summary.items()}, indent=2), encoding="utf-8"
+    )
+    return table, summary_path
+
+
+def evaluate(settings: CtSegSettings, alias: str | None = None) -> EvaluationReport:
+    """Evaluate the model behind ``alias`` (default champion, else challenger)."""
+    model: LoadedModel = load_registered_model(settings, alias)
+    dataset = prepare_dataset(settings)
+    split = dataset_split(settings, dataset)
+    cases = [c for c in dataset.cases if c.case_id in split.validation]
+    labels = model.labels or dataset.labels
+    foreground = [name for value, name in labels.items() if value]
+    segmenter = Segmenter(model.network, model.preprocessing, model.inference)
+
+    rows: list[CaseRow] = []
+    overlays: list[OverlayCase] = []
+    for case in cases:
+        image = read_nifti(case.image)
+        truth = read_nifti(case.label).array.astype("uint8")
+        prediction = segmenter.segment(image)
+        scores = score_case(prediction, truth, labels, image.spacing)
+        rows.extend(CaseRow(case.case_id, s.label, s.dice, s.hd95_mm) for s in scores)
+        if len(overlays) < settings.evaluate.overlay_cases:
+            overlays.append(OverlayCase(case.case_id, image.array, truth, prediction))
+    summary = _summaries(rows, foreground, settings)
+
+    report_dir = resolve_path(settings.evaluate.output_dir) / f"{model.name}-v{model.version}"
+    table, summary_path = _write_local(report_dir, rows, summary)
+    figure = plot_overlays(overlays, (model.preprocessing.hu_min, model.preprocessing.hu_max))
+    figure.savefig(report_dir / "overlays.png", dpi=100)
+
+    manifest = build_manifest(
+        dataset.name, dataset.root, [p for c in cases for p in (c.image, c.label)]
+    )
+    tags = {
+        "medai.model_name": model.name,
+        "medai.model_version": model.version,
+        "medai.model_alias": model.alias,
+    }
+    with project_run(settings, context="evaluation", manifest=manifest, extra_tags=tags) as (
+        run,
+        _,
+    ):
+        metrics = {}
+        for key, estimate in summary.items():
+            metrics.update({k: v for k, v in estimate.as_dict(key).items() if math.isfinite(v)})
+        metrics["num_cases"] = len(cases)
+        mlflow.log_metrics(metrics)
+        mlflow.log_table(
+            {k: [getattr(r, k) for r in rows] for k in ("case_id", "label", "dice", "hd95_mm")},
+            artifact_file="evaluation/per_case_metrics.json",
+        )
+        mlflow.log_artifact(str(table), artifact_path="evaluation")
+        mlflow.log_artifact(str(summary_path), artifact_path="evaluation")
+        mlflow.log_figure(figure, "evaluation/overlays.png")
+    tag_version(
+        model.name,
+        model.version,
+        {
+            f"eval.{k}": f"{v:.4f}"
+            for k, v in summary["dice_foreground"].as_dict("dice_foreground").items()
+        }
+        | {"eval.run_id": run.info.run_id},
+    )
+    return EvaluationReport(
+        model.name, model.version, model.alias, tuple(rows), summary, report_dir, run.info.run_id
+    )

@@ -1,0 +1,1 @@
+"""MLflow tracking and registry for ct-seg, thin over ``medai.tracking``."""

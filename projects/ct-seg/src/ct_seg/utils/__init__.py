@@ -1,0 +1,1 @@
+"""Preprocessing, metrics, plots and medical helpers of ct-seg."""

@@ -1,0 +1,37 @@
+"""Layered, validated configuration: YAML layers -> environment -> ``--set`` overrides."""
+
+from medai.config.errors import ConfigError
+from medai.config.loader import (
+    DEFAULT_ENV,
+    ENV_VARIABLE,
+    available_environments,
+    load_settings,
+    settings_as_dict,
+    settings_as_yaml,
+    settings_hash,
+)
+from medai.config.sections import (
+    ApiSettings,
+    DockerSettings,
+    LoggingSettings,
+    ProjectSettings,
+    Section,
+    TrackingSettings,
+)
+
+__all__ = [
+    "DEFAULT_ENV",
+    "ENV_VARIABLE",
+    "ApiSettings",
+    "ConfigError",
+    "DockerSettings",
+    "LoggingSettings",
+    "ProjectSettings",
+    "Section",
+    "TrackingSettings",
+    "available_environments",
+    "load_settings",
+    "settings_as_dict",
+    "settings_as_yaml",
+    "settings_hash",
+]

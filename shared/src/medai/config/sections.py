@@ -1,0 +1,94 @@
+"""Settings sections every project shares; a project's model extends ``ProjectSettings``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackingSettings(Section):
+    """Where MLflow keeps runs and models.
+
+    ``uri: null`` means the embedded default: ``sqlite:///<repo>/mlflow.db`` with
+    artifacts under ``<repo>/mlruns``. ``MLFLOW_TRACKING_URI`` overrides ``uri``.
+    """
+
+    uri: str | None = None
+    artifact_location: str | None = Field(
+        default=None,
+        description="Artifact root for new experiments; default <repo>/mlruns when embedded.",
+    )
+    experiment: str | None = Field(
+        default=None, description="Experiment name; default: the project name."
+    )
+    registered_model: str | None = Field(
+        default=None, description="Registry name; default: the project name."
+    )
+
+    def resolved_uri(self, repo_root: Path) -> str:
+        """The tracking URI to use, pinned to the repo root when none is configured."""
+        return self.uri or f"sqlite:///{(repo_root / 'mlflow.db').resolve()}"
+
+    def resolved_artifact_location(self, repo_root: Path) -> str | None:
+        """Artifact root for new experiments; ``None`` lets a tracking server decide."""
+        if self.artifact_location:
+            return self.artifact_location
+        if self.uri is None:
+            return (repo_root / "mlruns").resolve().as_uri()
+        return None
+
+
+class LoggingSettings(Section):
+    """Process logging. Never log pixel data or DICOM header values, whatever the level."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class ApiSettings(Section):
+    """Serving defaults, from ``api_configs/fastapi.yaml``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    model_alias: str = "champion"
+    fallback_alias: str | None = "challenger"
+    max_body_mb: float = Field(default=256.0, gt=0)
+    max_voxels: int = Field(default=512 * 512 * 1024, gt=0)
+
+
+class DockerSettings(Section):
+    """Container settings (``api_configs/docker.yaml``) read by the build tasks."""
+
+    image: str
+    base_image: str = "python:3.11-slim"
+    registry: str | None = None
+    expose_port: int = Field(default=8000, ge=1, le=65535)
+
+
+class ProjectSettings(Section):
+    """Sections every project has; projects add their own (data, model, train, ...)."""
+
+    project: str
+    environment: str
+    seed: int = 0
+    tracking: TrackingSettings = TrackingSettings()
+    logging: LoggingSettings = LoggingSettings()
+    api: ApiSettings = ApiSettings()
+    docker: DockerSettings
+
+    def experiment_name(self) -> str:
+        """MLflow experiment of this project."""
+        return self.tracking.experiment or self.project
+
+    def registered_model_name(self) -> str:
+        """Registry name of this project's model."""
+        return self.tracking.registered_model or self.project

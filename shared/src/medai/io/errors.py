@@ -1,0 +1,34 @@
+"""The one exception type that medical image readers raise for unusable inputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class MedicalImageError(ValueError):
+    """An input image that cannot be used; str() is one line naming the file and the problem.
+
+    A subclass of ValueError so callers that only care about "bad input" can catch that, while
+    the CLI can catch this type to print a clean one-line message instead of a library traceback.
+
+    Attributes:
+        path: The file or folder the user passed in (or the file inside it that is at fault).
+        reason: What is wrong, phrased to follow the path ("does not exist").
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        """Store the path and reason and build the one-line message.
+
+        Args:
+            path: The offending file or folder.
+            reason: What is wrong with it. Whitespace runs (including newlines from wrapped
+                library messages) are collapsed so the message stays on one line for logs.
+        """
+        self.path = Path(path)
+        self.reason = " ".join(reason.split())
+        super().__init__(f"{self.path}: {self.reason}")
+
+    def __reduce__(self) -> tuple[type[MedicalImageError], tuple[Path, str]]:
+        """Rebuild from (path, reason) so the error survives pickling to worker processes."""
+        return type(self), (self.path, self.reason)

@@ -1,0 +1,161 @@
+"""NIfTI reading and writing, plus the by-path dispatch that command-line tools use."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from nibabel.filebasedimages import ImageFileError
+from nibabel.spatialimages import HeaderDataError
+from numpy.typing import DTypeLike, NDArray
+
+from medai.io.dicom import read_dicom_series
+from medai.io.errors import MedicalImageError
+from medai.io.volume import Volume
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+"""File name endings read and written as NIfTI (matched case-insensitively)."""
+
+# NIFTI_XFORM_SCANNER_ANAT: the affine is the scanner's patient space, which is what DICOM and
+# our models give us. Tools disagree on whether they trust qform or sform, so both get it.
+_XFORM_CODE = 1
+_NDIM = 3
+_NDIM_SQUEEZABLE = 4  # (x, y, z, 1), as some tools write single-volume series
+
+
+def read_nifti(
+    path: str | os.PathLike[str], *, dtype: type[np.floating[Any]] = np.float32
+) -> Volume:
+    """Read a 3D NIfTI image (.nii or .nii.gz) with its affine.
+
+    Scaling (scl_slope/scl_inter) is applied, so the array holds the real values (e.g. HU).
+    Data are loaded eagerly: nibabel is lazy, and a truncated file would otherwise only fail
+    later, far from the file name.
+
+    Args:
+        path: The NIfTI file.
+        dtype: Floating type of the returned array; float32 halves memory versus float64.
+
+    Returns:
+        The volume; a 4D image whose last axis has size 1 is squeezed to 3D.
+
+    Raises:
+        MedicalImageError: If the file is missing, not NIfTI, truncated, not 3D, or holds NaN
+            or infinite voxels.
+    """
+    path = Path(path)
+    _require_file(path)
+    try:
+        image = _as_nifti_3d(path, nib.load(path, mmap=False))
+        data: NDArray[np.floating[Any]] = image.get_fdata(dtype=dtype)
+    except (ImageFileError, HeaderDataError) as exc:
+        raise MedicalImageError(path, f"is not a NIfTI file (bad header: {exc})") from exc
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise MedicalImageError(path, f"is truncated or not valid gzip ({exc})") from exc
+    except OSError as exc:
+        raise MedicalImageError(path, f"is truncated or unreadable ({exc})") from exc
+    if data.ndim == _NDIM_SQUEEZABLE:
+        data = data[..., 0]
+    if not np.isfinite(data).all():
+        raise MedicalImageError(path, "contains NaN or infinite voxels")
+    return Volume(data, image.affine)
+
+
+def write_nifti(
+    path: str | os.PathLike[str],
+    array: NDArray[Any],
+    affine: NDArray[np.floating[Any]],
+    *,
+    dtype: DTypeLike | None = None,
+) -> Path:
+    """Write a 3D array and its affine as NIfTI, compressed if the name ends in .nii.gz.
+
+    The affine goes into both qform and sform so every reader (nibabel, ITK, FSL) places the
+    image identically; sform is stored as float32, so that is the precision kept.
+
+    Args:
+        path: Destination; missing parent folders are created.
+        array: 3D voxel data.
+        affine: 4x4 voxel-to-RAS+ millimetre matrix.
+        dtype: On-disk voxel type. The array is cast with numpy rather than letting nibabel
+            rescale, so label maps keep their labels. Default: the array's own type, except
+            bool (not a NIfTI type) which becomes uint8.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If the suffix is not a NIfTI one, or array or affine have the wrong shape.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith(NIFTI_SUFFIXES):
+        raise ValueError(f"{path}: a NIfTI file name must end in {' or '.join(NIFTI_SUFFIXES)}")
+    volume = Volume(_on_disk_array(np.asarray(array), dtype), np.asarray(affine))
+    # nibabel leaves its NIfTI classes unannotated, hence the no-untyped-call ignores.
+    image = nib.Nifti1Image(volume.array, volume.affine, dtype=volume.array.dtype)  # type: ignore[no-untyped-call]
+    image.set_qform(volume.affine, code=_XFORM_CODE)  # type: ignore[no-untyped-call]
+    image.set_sform(volume.affine, code=_XFORM_CODE)  # type: ignore[no-untyped-call]
+    image.header.set_xyzt_units("mm")  # type: ignore[no-untyped-call]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(image, path)
+    return path
+
+
+def read_volume(path: str | os.PathLike[str]) -> Volume:
+    """Read a volume from whatever the user pointed at: a DICOM series folder or a NIfTI file.
+
+    Args:
+        path: A folder holding one DICOM series, or a .nii / .nii.gz file.
+
+    Returns:
+        The volume in NIfTI (RAS+) geometry.
+
+    Raises:
+        MedicalImageError: If the path is missing, of an unsupported type, or unreadable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_series(path)
+    _require_file(path)
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        return read_nifti(path)
+    accepted = ", ".join(NIFTI_SUFFIXES)
+    raise MedicalImageError(
+        path, f"is not a supported image; expected {accepted} or a folder of DICOM files"
+    )
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise MedicalImageError(path, "does not exist")
+    if not path.is_file():
+        raise MedicalImageError(path, "is not a file")
+
+
+def _as_nifti_3d(path: Path, image: object) -> nib.Nifti1Image:
+    if not isinstance(image, nib.Nifti1Image):  # Nifti2Image is a subclass
+        raise MedicalImageError(
+            path, f"is not a NIfTI file (nibabel reads it as {type(image).__name__})"
+        )
+    shape = image.shape
+    squeezable = len(shape) == _NDIM_SQUEEZABLE and shape[-1] == 1
+    if len(shape) != _NDIM and not squeezable:
+        raise MedicalImageError(
+            path,
+            f"has {len(shape)} dimensions; expected a 3D volume "
+            "(a 4D image with a last axis of size 1 is accepted and squeezed)",
+        )
+    return image
+
+
+def _on_disk_array(array: NDArray[Any], dtype: DTypeLike | None) -> NDArray[Any]:
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    return array

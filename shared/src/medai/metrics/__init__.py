@@ -1,0 +1,5 @@
+"""Statistics every project reports the same way."""
+
+from medai.metrics.bootstrap import Estimate, bootstrap_ci
+
+__all__ = ["Estimate", "bootstrap_ci"]

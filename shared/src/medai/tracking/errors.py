@@ -1,0 +1,7 @@
+"""Tracking errors importable without MLflow, so a CLI can catch them cheaply."""
+
+from __future__ import annotations
+
+
+class ModelNotFoundError(LookupError):
+    """No registered version behind any of the requested aliases."""

@@ -1,0 +1,37 @@
+"""Point MLflow at the configured store: the embedded SQLite default or a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from medai.config.sections import TrackingSettings
+
+
+def configure_tracking(tracking: TrackingSettings, repo_root: Path) -> str:
+    """Set MLflow's tracking and registry URIs for this process and return the URI.
+
+    With nothing configured the store is ``<repo>/mlflow.db``, resolved from the repo
+    root rather than the working directory, so every task shares one store.
+    """
+    uri = tracking.resolved_uri(repo_root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ensure_experiment(name: str, artifact_location: str | None) -> str:
+    """Return the id of experiment ``name``, creating it (with its artifact root) if needed.
+
+    A deleted experiment of that name is restored: MLflow keeps the name reserved, and
+    a user who deleted it in the UI still expects training to work.
+    """
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return str(client.create_experiment(name, artifact_location=artifact_location))
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return str(experiment.experiment_id)
