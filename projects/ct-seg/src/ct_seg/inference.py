@@ -47,7 +47,8 @@ class Segmenter:
                 overlap=self.inference.overlap,
                 mode=self.inference.blend_mode,
             )
-        return torch.as_tensor(result)
+        # Plain tensor out: the caller decides which geometry the logits carry.
+        return result.as_tensor() if isinstance(result, MetaTensor) else torch.as_tensor(result)
 
     def segment(self, volume: Volume) -> np.ndarray:
         """Label map (uint8) with the shape of ``volume.array``."""

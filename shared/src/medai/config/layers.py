@@ -34,8 +34,13 @@ class MergedConfig:
         """Deep-merge ``layer`` under ``prefix``; later layers win key by key."""
         target = self.data
         for depth, part in enumerate(prefix):
-            target = target.setdefault(part, {})
-            self.sources.setdefault(".".join(prefix[: depth + 1]), source)
+            dotted = ".".join(prefix[: depth + 1])
+            if not isinstance(target.get(part), dict):
+                # An empty (null) or scalar section is replaced: later layers win.
+                target[part] = {}
+                self.sources[dotted] = source
+            target = target[part]
+            self.sources.setdefault(dotted, source)
         _merge_into(target, layer, source, prefix, self.sources)
 
     def set_dotted(self, dotted: str, value: Any, source: str) -> None:  # noqa: ANN401 - any YAML value
@@ -49,6 +54,10 @@ class MergedConfig:
                 raise ConfigError(source, dotted, f"cannot set a sub-key: {key} is not a mapping")
             target = child
         target[leaf] = value
+        # Keys below ``dotted`` came from the value just replaced; forget where they came
+        # from, so their errors are blamed on this override (via the parent) instead.
+        for stale in [k for k in self.sources if k.startswith(f"{dotted}.")]:
+            del self.sources[stale]
         self.sources[dotted] = source
 
     def source_of(self, loc: Sequence[str | int]) -> str:

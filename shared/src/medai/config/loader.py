@@ -176,8 +176,12 @@ def _allowed_keys(schema: type[BaseModel], loc: Sequence[str | int]) -> list[str
 
 
 def settings_as_dict(settings: BaseModel) -> dict[str, Any]:
-    """The resolved settings as JSON-compatible data; secrets stay masked."""
-    return settings.model_dump(mode="json")
+    """The resolved settings as JSON-compatible data; secrets stay masked.
+
+    Keys are the aliases (``logging.json``), i.e. the keys of the config files, so the
+    dump loads back as a config.
+    """
+    return settings.model_dump(mode="json", by_alias=True)
 
 
 def settings_as_yaml(settings: BaseModel) -> str:

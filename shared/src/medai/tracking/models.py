@@ -14,10 +14,14 @@ from mlflow.types import Schema, TensorSpec
 def tensor_signature(
     input_shape: Sequence[int], output_shape: Sequence[int], dtype: str = "float32"
 ) -> ModelSignature:
-    """A signature of one tensor in, one tensor out; use -1 for free dimensions."""
+    """A signature of one unnamed tensor in and out; use -1 for free dimensions.
+
+    Unnamed on purpose: a named tensor spec makes MLflow expect a dict input, which the
+    PyTorch flavour refuses when it validates the serving example.
+    """
     return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(dtype), tuple(input_shape), name="image")]),
-        outputs=Schema([TensorSpec(np.dtype(dtype), tuple(output_shape), name="logits")]),
+        inputs=Schema([TensorSpec(np.dtype(dtype), tuple(input_shape))]),
+        outputs=Schema([TensorSpec(np.dtype(dtype), tuple(output_shape))]),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,10 +79,14 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def log_manifest(manifest: DataManifest, context: str) -> None:
     """Log the dataset as an MLflow input (so the UI links runs to data) and as a table."""
     table = pd.DataFrame(manifest.as_rows())
-    dataset = from_pandas(
-        table, source=str(manifest.root), name=manifest.name, digest=manifest.digest[:20]
-    )
-    mlflow.log_input(dataset, context=context)
+    with warnings.catch_warnings():
+        # MLflow registers two local-file source types and warns that a path matches
+        # both; and it warns that the size column is an integer. Neither is actionable.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = from_pandas(
+            table, source=manifest.root.as_uri(), name=manifest.name, digest=manifest.digest[:20]
+        )
+        mlflow.log_input(dataset, context=context)
     mlflow.log_table(table, artifact_file=f"data/{context}_manifest.json")
 
 

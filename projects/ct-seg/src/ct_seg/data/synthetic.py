@@ -63,7 +63,7 @@ PARTIAL_VOLUME_SIGMA: Final = 0.7
 """Gaussian sigma (voxels) that blurs tissue boundaries like a CT point-spread function."""
 
 MIN_CASE_EDGE: Final = 32
-"""Smallest edge (voxels) at which the anatomy below still fits with lesions of radius >= 3."""
+"""Smallest edge (voxels) at which every structure still fits (lesions may shrink there)."""
 
 LESION_RADIUS_RANGE: Final = (3.0, 7.0)
 MIN_LESION_RADIUS: Final = 2.0
@@ -395,6 +395,59 @@ def _lesions(grid: _Grid, organ: BoolArray, n_lesions: int, rng: np.random.Gener
     return lesions
 
 
+@dataclass(frozen=True)
+class _Anatomy:
+    """Masks of every painted structure of one case."""
+
+    body: _Body
+    spine: BoolArray
+    kidneys: BoolArray
+    organ: BoolArray
+    lesions: BoolArray
+
+
+def _draw_anatomy(grid: _Grid, max_lesions: int, rng: np.random.Generator) -> _Anatomy:
+    """Draw the structures outside-in, each placed relative to the ones before it."""
+    body = _body(grid, rng)
+    spine = _spine(grid, body, rng)
+    kidneys = _kidneys(grid, body, spine, rng)
+    organ = _organ(grid, body, spine | kidneys, rng)
+    lesions = _lesions(grid, organ, int(rng.integers(1, max_lesions, endpoint=True)), rng)
+    return _Anatomy(body=body, spine=spine, kidneys=kidneys, organ=organ, lesions=lesions)
+
+
+def _render_hu(
+    anatomy: _Anatomy, noise_hu: float, rng: np.random.Generator
+) -> npt.NDArray[np.int16]:
+    """Paint per-case tissue intensities, blur them, add noise and quantise to int16 HU.
+
+    Tissue values are drawn per case so a model cannot rely on one exact HU. The blur
+    mimics partial volume at tissue boundaries and comes *before* the noise, so that
+    ``noise_hu`` is the noise actually measured in a homogeneous region, as in CT QA.
+    """
+    image = np.full(anatomy.organ.shape, AIR_HU, dtype=np.float32)
+    image[anatomy.body.outline] = rng.uniform(-110.0, -90.0)  # subcutaneous fat
+    image[anatomy.body.interior] = rng.uniform(32.0, 42.0)  # muscle, unlabelled soft tissue
+    image[anatomy.kidneys] = rng.uniform(140.0, 165.0)  # cortico-medullary enhancement
+    image[anatomy.spine] = rng.uniform(400.0, 700.0)  # cancellous and cortical bone
+    image[anatomy.organ] = rng.uniform(60.0, 70.0)  # portal-venous liver parenchyma
+    # Each lesion gets its own value (0-20 HU): >= 40 HU below the organ, clear of the noise.
+    parts, n_parts = ndimage.label(anatomy.lesions)
+    image[anatomy.lesions] = rng.uniform(0.0, 20.0, size=n_parts)[parts[anatomy.lesions] - 1]
+
+    blurred: FloatArray = ndimage.gaussian_filter(image, sigma=PARTIAL_VOLUME_SIGMA)
+    blurred += rng.standard_normal(blurred.shape, dtype=np.float32) * np.float32(noise_hu)
+    return np.rint(np.clip(blurred, HU_MIN, HU_MAX)).astype(np.int16)
+
+
+def _labels(anatomy: _Anatomy) -> npt.NDArray[np.uint8]:
+    """Rasterise the labels; lesions are written last so they override the organ."""
+    label = np.zeros(anatomy.organ.shape, dtype=np.uint8)
+    label[anatomy.organ] = ORGAN_LABEL
+    label[anatomy.lesions] = LESION_LABEL
+    return label
+
+
 def generate_phantom_case(
     index: int, *, seed: int, spec: PhantomSpec = PhantomSpec()
 ) -> PhantomCase:
@@ -423,31 +476,12 @@ def generate_phantom_case(
         int(spec.shape[1] + offsets[1]),
         int(spec.shape[2] + offsets[2]),
     )
-    grid = _Grid.of(shape)
-
-    body = _body(grid, rng)
-    spine = _spine(grid, body, rng)
-    kidneys = _kidneys(grid, body, spine, rng)
-    organ = _organ(grid, body, spine | kidneys, rng)
-    lesions = _lesions(grid, organ, int(rng.integers(1, spec.max_lesions, endpoint=True)), rng)
-
-    image = np.full(shape, AIR_HU, dtype=np.float32)
-    image[body.outline] = rng.uniform(-110.0, -90.0)  # subcutaneous fat
-    image[body.interior] = rng.uniform(32.0, 42.0)  # muscle and unlabelled soft tissue
-    image[kidneys] = rng.uniform(140.0, 165.0)  # cortico-medullary enhancement
-    image[spine] = rng.uniform(400.0, 700.0)  # cancellous and cortical bone
-    image[organ] = rng.uniform(60.0, 70.0)  # portal-venous liver parenchyma
-    lesion_parts, n_parts = ndimage.label(lesions)
-    image[lesions] = rng.uniform(0.0, 20.0, size=n_parts)[lesion_parts[lesions] - 1]
-
-    image = ndimage.gaussian_filter(image, sigma=PARTIAL_VOLUME_SIGMA)
-    image += rng.standard_normal(shape, dtype=np.float32) * np.float32(spec.noise_hu)
-    hu = np.rint(np.clip(image, HU_MIN, HU_MAX)).astype(np.int16)
-
-    label = np.zeros(shape, dtype=np.uint8)
-    label[organ] = ORGAN_LABEL
-    label[lesions] = LESION_LABEL
-    return PhantomCase(image=hu, label=label, affine=phantom_affine(shape, spec.spacing))
+    anatomy = _draw_anatomy(_Grid.of(shape), spec.max_lesions, rng)
+    return PhantomCase(
+        image=_render_hu(anatomy, spec.noise_hu, rng),
+        label=_labels(anatomy),
+        affine=phantom_affine(shape, spec.spacing),
+    )
 
 
 def _save_nifti(

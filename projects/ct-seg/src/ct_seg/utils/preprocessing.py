@@ -78,7 +78,8 @@ class LoadCased(MapTransform):
         if unknown.size:
             raise MedicalImageError(
                 path,
-                f"label values {unknown.tolist()} are not declared in dataset.json "
+                f"label values {[int(v) if float(v).is_integer() else float(v) for v in unknown[:10]]} "
+                "are not declared in dataset.json "
                 f"(declared: {self.allowed_labels.tolist()})",
             )
 
@@ -90,7 +91,8 @@ def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> 
     """
     modes = ["bilinear" if key == IMAGE else "nearest" for key in keys]
     return [
-        Orientationd(keys=list(keys), axcodes=prep.orientation),
+        # labels=None: axis codes come from the MetaTensor's space (RAS for our affines).
+        Orientationd(keys=list(keys), axcodes=prep.orientation, labels=None),
         Spacingd(keys=list(keys), pixdim=prep.target_spacing, mode=modes),
         ScaleIntensityRanged(
             keys=[IMAGE], a_min=prep.hu_min, a_max=prep.hu_max, b_min=0.0, b_max=1.0, clip=True

@@ -1,0 +1,99 @@
+"""Fixtures shared by ct-seg's tests: tiny real data, a throwaway MLflow store, settings.
+
+Nothing here mocks the work away: data is a small synthetic MSD dataset on disk,
+the tracking store is a real SQLite MLflow store under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from ct_seg import settings as config
+from ct_seg.settings import CtSegSettings
+
+if TYPE_CHECKING:
+    from ct_seg.training import TrainingResult
+
+
+def tiny_overrides(root: Path) -> list[str]:
+    """Overrides that shrink a full run to seconds: 32^3 volumes, 2 epochs, a small UNet."""
+    return [
+        f"data.root={root / 'data'}",
+        "data.synthetic.n_cases=5",
+        "data.synthetic.shape=[32, 32, 32]",
+        "data.validation_fraction=0.4",
+        "preprocessing.patch_size=[32, 32, 32]",
+        "model.channels=[8, 16, 32]",
+        "model.strides=[2, 2]",
+        "model.num_res_units=1",
+        "train.epochs=2",
+        "train.val_every=1",
+        "evaluate.bootstrap_resamples=200",
+        "evaluate.overlay_cases=2",
+        f"evaluate.output_dir={root / 'evaluation'}",
+        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+        f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
+    ]
+
+
+@pytest.fixture
+def tiny_settings(tmp_path: Path) -> CtSegSettings:
+    """Development settings pointed at ``tmp_path`` (data, MLflow store, reports)."""
+    return config.load(tiny_overrides(tmp_path), environ={})
+
+
+def write_dicom_series(folder: Path, n_slices: int = 6, spacing_z: float = 2.0) -> Path:
+    """A CT series made from pydicom's packaged ``CT_small.dcm``, slices along +z in LPS.
+
+    File names run backwards against position so the reader must sort by position.
+    """
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    folder.mkdir(parents=True, exist_ok=True)
+    origin = [float(v) for v in source.ImagePositionPatient]
+    for index in range(n_slices):
+        ds = copy.deepcopy(source)
+        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + index * spacing_z]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.InstanceNumber = index + 1
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.PatientName = "Doe^Jane"
+        ds.PatientID = "PHI-123456"
+        pixels = ds.pixel_array.astype(np.int16)
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(folder / f"slice_{n_slices - index:03d}.dcm")
+    return folder
+
+
+@pytest.fixture
+def dicom_series(tmp_path: Path) -> Path:
+    """A folder holding one small CT DICOM series (with fake patient name and ID)."""
+    return write_dicom_series(tmp_path / "series")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model trained once per test session in a throwaway MLflow store."""
+
+    root: Path
+    overrides: list[str]
+    settings: CtSegSettings
+    result: TrainingResult
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """Train the tiny configuration once (about half a minute) and register it."""
+    from ct_seg.training import train  # noqa: PLC0415 - heavy, only for integration tests
+
+    root = tmp_path_factory.mktemp("trained")
+    overrides = tiny_overrides(root)
+    settings = config.load(overrides, environ={})
+    return TrainedModel(root, overrides, settings, train(settings))

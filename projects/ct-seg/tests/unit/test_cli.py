@@ -1,0 +1,38 @@
+"""The command-line entry points fail fast with one line and status 2 on bad input."""
+
+from __future__ import annotations
+
+from ct_seg.cli import evaluate_main, predict_main, train_main
+
+
+def test_train_with_unknown_config_key_exits_2_with_one_line(capsys):
+    assert train_main(["--set", "train.epoch=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set train.epoch=1: train.epoch: unknown key")
+    assert err.count("\n") == 1
+
+
+def test_predict_missing_input_names_the_path(tmp_path, capsys):
+    missing = tmp_path / "nope.nii.gz"
+    assert predict_main([str(missing), str(tmp_path / "out.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err
+    assert "does not exist" in err
+
+
+def test_predict_refuses_non_nifti_output_before_reading(tmp_path, capsys):
+    assert predict_main([str(tmp_path), str(tmp_path / "mask.png")]) == 2
+    assert "output must end in .nii.gz or .nii" in capsys.readouterr().err
+
+
+def test_predict_refuses_unknown_input_format(tmp_path, capsys):
+    image = tmp_path / "scan.png"
+    image.write_bytes(b"\x89PNG\r\n")
+    assert predict_main([str(image), str(tmp_path / "out.nii.gz")]) == 2
+    assert "scan.png" in capsys.readouterr().err
+
+
+def test_evaluate_with_bad_environment_exits_2(monkeypatch, capsys):
+    monkeypatch.setenv("MEDAI_ENV", "staging")
+    assert evaluate_main([]) == 2
+    assert "unknown environment 'staging'" in capsys.readouterr().err
