@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 
 
 def tiny_overrides(root: Path) -> list[str]:
-    """Overrides that shrink a full run to seconds: 32^3 volumes, 2 epochs, a small UNet."""
+    """Overrides that shrink a full run to seconds: 40^3 volumes, 2 epochs, a small UNet."""
     return [
         f"data.root={root / 'data'}",
         "data.synthetic.n_cases=5",
-        "data.synthetic.shape=[32, 32, 32]",
+        "data.synthetic.shape=[40, 40, 40]",
+        "data.synthetic.shape_jitter=4",
         "data.validation_fraction=0.4",
         "preprocessing.patch_size=[32, 32, 32]",
         "model.channels=[8, 16, 32]",

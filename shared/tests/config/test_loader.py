@@ -2,11 +2,13 @@ import re
 
 import pytest
 import yaml
+from pydantic import Field
 
 from medai.config import (
     ConfigError,
     ProjectSettings,
     Section,
+    TrackingSettings,
     available_environments,
     load_settings,
     settings_as_dict,
@@ -23,7 +25,7 @@ MODEL = "projects/demo/configs/model_configs/demo.yaml"
 class TrainSettings(Section):
     epochs: int
     lr: float
-    patch: list[int] = [8]
+    patch: list[int] = Field(default_factory=lambda: [8])
     note: str = ""
 
 
@@ -52,7 +54,11 @@ LAYERS = {
     MODEL: {"depth": 3, "dropout": 0.2},
     "projects/demo/configs/api_configs/fastapi.yaml": {"port": 8003, "workers": 2},
     "projects/demo/configs/api_configs/docker.yaml": {"image": "demo:docker"},
-    DEVELOPMENT: {"train": {"epochs": 20, "lr": 0.02}, "model": {"depth": 4}, "api": {"workers": 3}},
+    DEVELOPMENT: {
+        "train": {"epochs": 20, "lr": 0.02},
+        "model": {"depth": 4},
+        "api": {"workers": 3},
+    },
     "projects/demo/configs/production.yaml": {"train": {"epochs": 300}, "logging": {"json": True}},
 }
 
@@ -171,9 +177,7 @@ def test_set_beats_mlflow_tracking_uri(tmp_path):
 
 
 def test_unknown_key_names_the_file_and_dotted_key_with_a_suggestion(tmp_path):
-    err, message = _error(
-        tmp_path, **{DEVELOPMENT: yaml.safe_dump({"train": {"epochz": 5}})}
-    )
+    err, message = _error(tmp_path, **{DEVELOPMENT: yaml.safe_dump({"train": {"epochz": 5}})})
 
     assert message == (
         f"{DEVELOPMENT}: train.epochz: unknown key; did you mean 'epochs'? "
@@ -199,7 +203,10 @@ def test_unknown_top_level_key_suggests_the_section(tmp_path):
 def test_unknown_key_without_a_close_match_has_no_suggestion(tmp_path):
     _, message = _error(tmp_path, overrides=["train.zzz=1"])
 
-    assert message == "--set train.zzz=1: train.zzz: unknown key (allowed here: epochs, lr, note, patch)"
+    assert (
+        message
+        == "--set train.zzz=1: train.zzz: unknown key (allowed here: epochs, lr, note, patch)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,7 +214,10 @@ def test_unknown_key_without_a_close_match_has_no_suggestion(tmp_path):
     [
         ({DEVELOPMENT: "train:\n  epochs: many\n"}, DEVELOPMENT),
         ({"overrides": ["train.epochs=many"]}, "--set train.epochs=many"),
-        ({"environ": {"MEDAI__TRAIN__EPOCHS": "many"}}, "environment variable MEDAI__TRAIN__EPOCHS"),
+        (
+            {"environ": {"MEDAI__TRAIN__EPOCHS": "many"}},
+            "environment variable MEDAI__TRAIN__EPOCHS",
+        ),
     ],
 )
 def test_wrong_type_names_the_layer_that_supplied_the_value(tmp_path, kwargs, source):
@@ -267,7 +277,9 @@ def test_invalid_yaml_names_the_file_and_the_line(tmp_path):
 
     err, message = _error(tmp_path, **{DEVELOPMENT: text})
 
-    assert re.fullmatch(rf"{re.escape(DEVELOPMENT)}: invalid YAML at line 4, column \d+: .+", message)
+    assert re.fullmatch(
+        rf"{re.escape(DEVELOPMENT)}: invalid YAML at line 4, column \d+: .+", message
+    )
     assert err.key is None
 
 
@@ -375,3 +387,26 @@ def test_empty_section_in_base_is_filled_by_the_section_file(tmp_path):
     settings = _load(tmp_path, **{BASE: text, DEVELOPMENT: "train: {epochs: 5}\n"})
 
     assert (settings.model.depth, settings.model.dropout) == (3, 0.2)
+
+
+def test_tracking_defaults_to_a_store_at_the_repo_root(tmp_path):
+    tracking = TrackingSettings()
+
+    assert tracking.resolved_uri(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert tracking.resolved_artifact_location(tmp_path) == (tmp_path / "mlruns").resolve().as_uri()
+
+
+def test_tracking_server_keeps_its_own_artifact_root_unless_one_is_configured(tmp_path):
+    server = TrackingSettings(uri="http://mlflow:5000")
+    pinned = TrackingSettings(uri="http://mlflow:5000", artifact_location="s3://bucket/mlruns")
+
+    assert server.resolved_uri(tmp_path) == "http://mlflow:5000"
+    assert server.resolved_artifact_location(tmp_path) is None
+    assert pinned.resolved_artifact_location(tmp_path) == "s3://bucket/mlruns"
+
+
+def test_experiment_and_registered_model_default_to_the_project_name(tmp_path):
+    settings = _load(tmp_path, overrides=["tracking.experiment=exp"])
+
+    assert settings.experiment_name() == "exp"
+    assert settings.registered_model_name() == "demo"

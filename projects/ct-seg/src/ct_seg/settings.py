@@ -14,6 +14,7 @@ import ct_seg
 from medai.config import ProjectSettings, Section, load_settings
 from medai.paths import find_repo_root, project_dir_of
 
+MIN_PHANTOM_EDGE = 32
 Triple = tuple[float, float, float]
 IntTriple = tuple[int, int, int]
 
@@ -23,7 +24,20 @@ class SyntheticDataSettings(Section):
 
     n_cases: int = Field(default=24, ge=4)
     shape: IntTriple = (64, 64, 64)
+    shape_jitter: int = Field(
+        default=8, ge=0, description="Case shapes vary by up to this many voxels."
+    )
     spacing: Triple = (1.5, 1.5, 1.5)
+
+    @model_validator(mode="after")
+    def _anatomy_fits(self) -> SyntheticDataSettings:
+        smallest = min(self.shape) - self.shape_jitter
+        if smallest < MIN_PHANTOM_EDGE:
+            raise ValueError(
+                f"shape {self.shape} minus shape_jitter {self.shape_jitter} must leave at least "
+                f"{MIN_PHANTOM_EDGE} voxels per axis for the phantom anatomy"
+            )
+        return self
 
 
 class DataSettings(Section):

@@ -30,7 +30,7 @@ def test_training_registers_model_as_challenger_with_lineage(trained_model):
     mlflow.set_tracking_uri(settings.tracking.uri)
     client = MlflowClient(settings.tracking.uri, registry_uri=settings.tracking.uri)
     version = client.get_model_version_by_alias("ct-seg", "challenger")
-    assert version.version == trained_model.result.model_version
+    assert str(version.version) == trained_model.result.model_version
     assert version.run_id == trained_model.result.run_id
     for tag in ("medai.git_commit", "medai.config_hash", "medai.data_hash", "medai.uv_lock_hash"):
         assert version.tags[tag], tag
@@ -62,7 +62,7 @@ def test_training_registers_model_as_challenger_with_lineage(trained_model):
 def test_alias_resolution_prefers_champion_over_challenger(trained_model):
     mlflow.set_tracking_uri(trained_model.settings.tracking.uri)
     alias, version = resolve_alias("ct-seg")
-    assert (alias, version.version) == ("challenger", trained_model.result.model_version)
+    assert (alias, str(version.version)) == ("challenger", trained_model.result.model_version)
     set_alias("ct-seg", CHAMPION, trained_model.result.model_version)
     try:
         alias, _ = resolve_alias("ct-seg")

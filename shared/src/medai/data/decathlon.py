@@ -116,9 +116,9 @@ def _labels(meta: dict[str, Any], meta_path: Path) -> dict[int, str]:
     labels: dict[int, str] = {}
     for key, value in raw.items():
         # MSD maps "1" -> "liver"; nnU-Net v2 maps "liver" -> 1.
-        number, name = (value, key) if isinstance(value, int) else (key, value)
-        if isinstance(number, list):
+        if isinstance(value, list):  # nnU-Net v2 regions: "liver": [1, 2]
             raise DatasetError(meta_path, f"labels.{key}: region-based labels are not supported")
+        number, name = (value, key) if isinstance(value, int) else (key, value)
         try:
             labels[int(number)] = str(name)
         except (TypeError, ValueError) as exc:

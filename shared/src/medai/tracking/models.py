@@ -39,6 +39,11 @@ def log_pytorch_model(
     ``pip_requirements`` are given explicitly: MLflow's inference of them imports the
     model in a subprocess, which costs tens of seconds with MONAI and guesses wrong in
     a workspace.
+
+    The module is pickled rather than saved as a ``torch.export`` program (MLflow 3's
+    default): an exported program fixes the batch size of the example, cannot be put in
+    eval mode after loading, and the registry is a trusted store. Light serving uses an
+    ONNX export instead.
     """
     import mlflow.pytorch  # noqa: PLC0415 - needs torch; only training code calls this
 
@@ -49,5 +54,6 @@ def log_pytorch_model(
         input_example=input_example,
         pip_requirements=list(pip_requirements),
         registered_model_name=registered_model_name,
+        serialization_format="pickle",
     )
     return info

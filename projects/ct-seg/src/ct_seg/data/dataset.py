@@ -6,19 +6,24 @@ import hashlib
 import json
 from pathlib import Path
 
-from ct_seg.data.synthetic import PhantomSpec, generate_phantom_dataset
+from ct_seg.data.synthetic import GENERATOR_VERSION, PhantomSpec, generate_phantom_dataset
 from ct_seg.settings import CtSegSettings, resolve_path
 from medai.data import DecathlonDataset, Split, load_decathlon, resolve_split
 
-SYNTHETIC_VERSION = 1
-"""Bump when the phantom generator changes, so old generated data is not reused."""
 
 
 def synthetic_dataset_dir(settings: CtSegSettings) -> Path:
     """Folder of the generated dataset, named by everything that determines its content."""
     synthetic = settings.data.synthetic
     key = json.dumps(
-        [SYNTHETIC_VERSION, settings.seed, synthetic.n_cases, synthetic.shape, synthetic.spacing]
+        [
+            GENERATOR_VERSION,
+            settings.seed,
+            synthetic.n_cases,
+            synthetic.shape,
+            synthetic.shape_jitter,
+            synthetic.spacing,
+        ]
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return resolve_path(settings.data.root) / "raw" / f"synthetic-ct-{digest}"
@@ -31,7 +36,7 @@ def prepare_dataset(settings: CtSegSettings) -> DecathlonDataset:
     root = synthetic_dataset_dir(settings)
     if not (root / "dataset.json").is_file():
         synthetic = settings.data.synthetic
-        spec = PhantomSpec(shape=synthetic.shape, spacing=synthetic.spacing)
+        spec = PhantomSpec(shape=synthetic.shape, spacing=synthetic.spacing, shape_jitter=synthetic.shape_jitter)
         generate_phantom_dataset(root, synthetic.n_cases, seed=settings.seed, spec=spec)
     return load_decathlon(root)
 
