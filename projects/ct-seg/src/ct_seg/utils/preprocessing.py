@@ -76,10 +76,10 @@ class LoadCased(MapTransform):
         values = np.unique(label.array)
         unknown = np.setdiff1d(values, self.allowed_labels)
         if unknown.size:
+            shown = [int(v) if float(v).is_integer() else float(v) for v in unknown[:10]]
             raise MedicalImageError(
                 path,
-                f"label values {[int(v) if float(v).is_integer() else float(v) for v in unknown[:10]]} "
-                "are not declared in dataset.json "
+                f"label values {shown} are not declared in dataset.json "
                 f"(declared: {self.allowed_labels.tolist()})",
             )
 
