@@ -12,7 +12,7 @@ def test_development_config_is_the_default_and_loads():
     settings = config.load(environ={})
     assert settings.environment == "development"
     assert settings.project == "ct-seg"
-    assert settings.train.epochs == 16  # development.yaml overrides base.yaml's 60
+    assert settings.train.epochs == 40  # development.yaml overrides base.yaml's 60
     assert settings.model.channels == (16, 32, 64, 128)  # from model_configs/ct-seg.yaml
     assert settings.api.port == 8000  # from api_configs/fastapi.yaml
     assert settings.docker.image == "medai/ct-seg"  # from api_configs/docker.yaml
