@@ -140,7 +140,8 @@ def test_tracked_run_records_lineage_config_params_and_data(tmp_path, settings, 
 
     experiment = client.get_experiment(stored.info.experiment_id)
     assert experiment.name == "demo"
-    assert experiment.artifact_location == settings.tracking.artifact_location
+    # one folder per experiment under the configured artifact root
+    assert experiment.artifact_location == f"{settings.tracking.artifact_location}/demo"
 
     config = mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path="config/resolved.yaml", dst_path=str(tmp_path / "download")

@@ -18,7 +18,7 @@ from medai.config.loader import settings_as_dict, settings_as_yaml, settings_has
 from medai.config.sections import ProjectSettings
 from medai.data.manifest import DataManifest
 from medai.tracking.lineage import GitState, git_state, lock_file_hash
-from medai.tracking.store import configure_tracking, ensure_experiment
+from medai.tracking.store import configure_tracking, ensure_experiment, experiment_artifact_location
 
 TAG_PREFIX = "medai."
 _MAX_PARAM_LENGTH = 6000
@@ -109,8 +109,10 @@ def tracked_run(
         The active run and its lineage (for copying onto a model version).
     """
     configure_tracking(settings.tracking, repo_root)
+    experiment = settings.experiment_name()
+    artifact_root = settings.tracking.resolved_artifact_location(repo_root)
     experiment_id = ensure_experiment(
-        settings.experiment_name(), settings.tracking.resolved_artifact_location(repo_root)
+        experiment, experiment_artifact_location(artifact_root, experiment)
     )
     lineage = collect_lineage(settings, repo_root, manifest)
     tags = {**lineage.tags(), f"{TAG_PREFIX}run_kind": context, **(extra_tags or {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mlflow
@@ -20,6 +21,18 @@ def configure_tracking(tracking: TrackingSettings, repo_root: Path) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def experiment_artifact_location(artifact_root: str | None, experiment: str) -> str | None:
+    """One folder per experiment under the artifact root (``mlruns/<experiment>``).
+
+    MLflow's client-side SQLite store would otherwise put artifacts under ``./mlruns``
+    of whatever the working directory is.
+    """
+    if artifact_root is None:
+        return None
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "-", experiment).strip("-.") or "experiment"
+    return f"{artifact_root.rstrip('/')}/{folder}"
 
 
 def ensure_experiment(name: str, artifact_location: str | None) -> str:
