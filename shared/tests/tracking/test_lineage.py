@@ -144,12 +144,3 @@ def test_flatten_applies_a_prefix_and_cuts_long_values():
 
 def test_flatten_of_an_empty_section_has_no_params():
     assert flatten({"a": {}, "b": 1}) == {"b": "1"}
-
-
-def test_each_experiment_gets_its_own_artifact_folder_under_the_root():
-    from medai.tracking.store import experiment_artifact_location
-
-    root = "file:///repo/mlruns/"
-    assert experiment_artifact_location(root, "ct-seg") == "file:///repo/mlruns/ct-seg"
-    assert experiment_artifact_location(root, "my exp/../x") == "file:///repo/mlruns/my-exp-..-x"
-    assert experiment_artifact_location(None, "ct-seg") is None

@@ -21,7 +21,7 @@ from medai.data import build_manifest
 from medai.tracking.errors import ModelNotFoundError
 from medai.tracking.registry import resolve_alias, set_alias, tag_version
 from medai.tracking.runs import tracked_run
-from medai.tracking.store import configure_tracking, ensure_experiment
+from medai.tracking.store import configure_tracking, ensure_experiment, experiment_artifact_location
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +255,10 @@ def test_model_not_found_names_the_model_and_every_alias_tried(settings, name, a
         resolve_alias(name, aliases)
 
     assert str(caught.value) == f"{message} train one first"
+
+
+def test_each_experiment_gets_its_own_artifact_folder_under_the_root():
+    root = "file:///repo/mlruns/"
+    assert experiment_artifact_location(root, "ct-seg") == "file:///repo/mlruns/ct-seg"
+    assert experiment_artifact_location(root, "my exp/../x") == "file:///repo/mlruns/my-exp-..-x"
+    assert experiment_artifact_location(None, "ct-seg") is None
