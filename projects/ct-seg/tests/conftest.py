@@ -45,6 +45,13 @@ def tiny_overrides(root: Path) -> list[str]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _never_the_users_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any code path that reaches MLflow without explicit settings lands in ``tmp_path``."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'guard-mlflow.db'}")
+    monkeypatch.delenv("MEDAI_ENV", raising=False)
+
+
 @pytest.fixture
 def tiny_settings(tmp_path: Path) -> CtSegSettings:
     """Development settings pointed at ``tmp_path`` (data, MLflow store, reports)."""

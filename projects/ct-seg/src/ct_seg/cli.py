@@ -14,6 +14,7 @@ from pathlib import Path
 from ct_seg import settings as config
 from medai.config import ConfigError
 from medai.data import DatasetError
+from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.logs import configure_logging
 from medai.paths import RepoLayoutError
@@ -40,10 +41,12 @@ def _guarded(body: Callable[[], None]) -> int:
     """Run ``body``; print a user error as one line instead of a traceback."""
     try:
         body()
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's voice
-        return EXIT_USER_ERROR
     except Exception as exc:
+        # MONAI wraps errors raised inside transforms; show the user's error, not the wrapper.
+        user_error = find_cause(exc, USER_ERRORS)
+        if user_error is not None:
+            print(f"error: {user_error}", file=sys.stderr)  # noqa: T201 - the CLI's voice
+            return EXIT_USER_ERROR
         if type(exc).__module__.startswith("mlflow"):
             print(f"error: MLflow: {exc}", file=sys.stderr)  # noqa: T201 - e.g. unreachable server
             return EXIT_USER_ERROR

@@ -28,6 +28,8 @@ from ct_seg.models import SegmentationNetwork, build_network
 from ct_seg.settings import CtSegSettings, repo_root
 from ct_seg.utils.preprocessing import IMAGE, LABEL, training_transforms, validation_transforms
 from medai.data import DecathlonDataset, Split, build_manifest
+from medai.errors import find_cause
+from medai.io import MedicalImageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ class SegmentationTrainer:
         return [float(v) for v in torch.as_tensor(per_class).flatten()]
 
 
-def _loaders(
+def _build_loaders(
     settings: CtSegSettings, dataset: DecathlonDataset, split: Split
 ) -> tuple[DataLoader, DataLoader]:
     labels = list(dataset.labels)
@@ -152,6 +154,19 @@ def _loaders(
         num_workers=settings.train.num_workers,
     )
     return train_loader, DataLoader(val_cached, batch_size=1, num_workers=0)
+
+
+def _loaders(
+    settings: CtSegSettings, dataset: DecathlonDataset, split: Split
+) -> tuple[DataLoader, DataLoader]:
+    """Cache the preprocessed volumes; a broken case raises its own error, not MONAI's wrapper."""
+    try:
+        return _build_loaders(settings, dataset, split)
+    except RuntimeError as exc:
+        cause = find_cause(exc, (MedicalImageError,))
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def train(settings: CtSegSettings) -> TrainingResult:

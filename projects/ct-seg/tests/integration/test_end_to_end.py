@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -12,10 +13,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from ct_seg import settings as config
 from ct_seg.cli import predict_main
 from ct_seg.evaluation import evaluate
 from ct_seg.prediction import predict_to_file
-from medai.io import read_dicom_series, read_nifti
+from ct_seg.training import train
+from medai.io import MedicalImageError, read_dicom_series, read_nifti
 from medai.tracking.registry import CHAMPION, resolve_alias, set_alias
 
 pytestmark = pytest.mark.integration
@@ -134,3 +137,25 @@ def test_predict_cli_refuses_a_truncated_nifti_without_writing(trained_model, tm
     assert "broken.nii.gz" in err
     assert err.count("\n") == 1
     assert not output.exists()
+
+
+def test_failed_training_leaves_registry_and_aliases_untouched(trained_model, tmp_path):
+    # A copy of the dataset whose first label map holds a value dataset.json does not declare.
+    source = next((trained_model.root / "data" / "raw").iterdir())
+    broken = tmp_path / "broken-dataset"
+    shutil.copytree(source, broken)
+    label_path = min((broken / "labelsTr").glob("*.nii.gz"))
+    label = nib.load(label_path)
+    data = np.asarray(label.dataobj).copy()
+    data[0, 0, 0] = 9
+    nib.save(nib.Nifti1Image(data, label.affine, label.header), label_path)
+
+    settings = config.load([*trained_model.overrides, f"data.dataset_dir={broken}"], environ={})
+    client = MlflowClient(settings.tracking.uri)
+    before = sorted(str(v.version) for v in client.search_model_versions("name='ct-seg'"))
+    with pytest.raises(MedicalImageError, match=rf"{label_path.name}: label values \[9\]"):
+        train(settings)
+    after = sorted(str(v.version) for v in client.search_model_versions("name='ct-seg'"))
+    assert after == before
+    challenger = client.get_model_version_by_alias("ct-seg", "challenger")
+    assert str(challenger.version) == trained_model.result.model_version
