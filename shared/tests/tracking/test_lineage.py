@@ -1,5 +1,4 @@
 import hashlib
-import subprocess
 
 import pytest
 
@@ -17,31 +16,21 @@ def isolated_git(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
 
 
-def _git(repo, *args):
-    return subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],  # noqa: S607
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
-def repo(tmp_path, isolated_git):  # noqa: ARG001 - isolated_git sets the environment
+def repo(tmp_path, isolated_git, git):  # noqa: ARG001 - isolated_git sets the environment
     root = tmp_path / "repo"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main")
     (root / "train.py").write_text("print('v1')\n", encoding="utf-8")
-    _git(root, "add", "train.py")
-    _git(root, "commit", "-q", "-m", "initial")
+    git(root, "add", "train.py")
+    git(root, "commit", "-q", "-m", "initial")
     return root
 
 
-def test_clean_checkout_reports_its_commit_and_branch(repo):
+def test_clean_checkout_reports_its_commit_and_branch(repo, git):
     state = git_state(repo)
 
-    assert state == GitState(commit=_git(repo, "rev-parse", "HEAD"), dirty=False, branch="main")
+    assert state == GitState(commit=git(repo, "rev-parse", "HEAD"), dirty=False, branch="main")
     assert len(state.commit) == 40
 
 
@@ -51,9 +40,9 @@ def test_modified_tracked_file_makes_the_checkout_dirty(repo):
     assert git_state(repo).dirty is True
 
 
-def test_staged_change_makes_the_checkout_dirty(repo):
+def test_staged_change_makes_the_checkout_dirty(repo, git):
     (repo / "train.py").write_text("print('v2')\n", encoding="utf-8")
-    _git(repo, "add", "train.py")
+    git(repo, "add", "train.py")
 
     assert git_state(repo).dirty is True
 
@@ -64,14 +53,14 @@ def test_untracked_file_does_not_make_the_checkout_dirty(repo):
     assert git_state(repo).dirty is False
 
 
-def test_state_is_read_from_a_subfolder_of_the_checkout(repo):
+def test_state_is_read_from_a_subfolder_of_the_checkout(repo, git):
     (repo / "sub").mkdir()
 
-    assert git_state(repo / "sub").commit == _git(repo, "rev-parse", "HEAD")
+    assert git_state(repo / "sub").commit == git(repo, "rev-parse", "HEAD")
 
 
-def test_branch_follows_the_checked_out_branch(repo):
-    _git(repo, "checkout", "-q", "-b", "feature/x")
+def test_branch_follows_the_checked_out_branch(repo, git):
+    git(repo, "checkout", "-q", "-b", "feature/x")
 
     assert git_state(repo).branch == "feature/x"
 

@@ -1,6 +1,5 @@
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,6 @@ class Echo(mlflow.pyfunc.PythonModel):
         return model_input
 
 
-def _git(repo, *args):
-    return subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],  # noqa: S607
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory):
     """An MLflow SQLite store with its tables created: migrating one takes seconds, copying not."""
@@ -92,7 +81,7 @@ def settings(tmp_path, monkeypatch, empty_store):
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
+def repo(tmp_path, monkeypatch, git):
     """A clean git checkout holding a uv.lock, standing in for the monorepo root."""
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -100,9 +89,9 @@ def repo(tmp_path, monkeypatch):
     root = tmp_path / "repo"
     root.mkdir()
     (root / "uv.lock").write_bytes(LOCK)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "uv.lock")
-    _git(root, "commit", "-q", "-m", "lock")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "uv.lock")
+    git(root, "commit", "-q", "-m", "lock")
     return root
 
 
@@ -115,7 +104,9 @@ def manifest(tmp_path):
     return build_manifest("demo-data", data, ["case_0.nii.gz", "case_1.nii.gz"])
 
 
-def test_tracked_run_records_lineage_config_params_and_data(tmp_path, settings, repo, manifest):
+def test_tracked_run_records_lineage_config_params_and_data(
+    tmp_path, settings, repo, manifest, git
+):
     with tracked_run(
         settings, repo, run_name="first", manifest=manifest, extra_tags={"team": "ct"}
     ) as (run, lineage):
@@ -126,7 +117,7 @@ def test_tracked_run_records_lineage_config_params_and_data(tmp_path, settings, 
     tags = stored.data.tags
     assert stored.info.status == "FINISHED"
     assert stored.info.run_name == "first"
-    assert tags["medai.git_commit"] == _git(repo, "rev-parse", "HEAD")
+    assert tags["medai.git_commit"] == git(repo, "rev-parse", "HEAD")
     assert tags["medai.git_dirty"] == "false"
     assert tags["medai.git_branch"] == "main"
     assert tags["medai.config_hash"] == settings_hash(settings)

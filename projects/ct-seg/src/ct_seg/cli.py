@@ -24,8 +24,12 @@ USER_ERRORS = (ConfigError, DatasetError, MedicalImageError, ModelNotFoundError,
 EXIT_USER_ERROR = 2
 
 
-def _parser(description: str) -> argparse.ArgumentParser:
+def _parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
+    if alias:
+        parser.add_argument(
+            "--alias", default=None, help="registry alias (default: champion, else challenger)"
+        )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -35,6 +39,13 @@ def _parser(description: str) -> argparse.ArgumentParser:
         help="override a config key, e.g. --set train.epochs=2 (repeatable; values parse as JSON)",
     )
     return parser
+
+
+def _settings(args: argparse.Namespace) -> config.CtSegSettings:
+    """Resolve the config (fast, before heavy imports) and set up logging from it."""
+    settings = config.load(args.overrides)
+    configure_logging(settings.logging)
+    return settings
 
 
 def _guarded(body: Callable[[], None]) -> int:
@@ -59,8 +70,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     args = _parser("Train ct-seg, track the run in MLflow and register the model.").parse_args(argv)
 
     def body() -> None:
-        settings = config.load(args.overrides)
-        configure_logging(settings.logging)
+        settings = _settings(args)
         from ct_seg.training import train  # noqa: PLC0415 - heavy imports after config checks
 
         result = train(settings)
@@ -75,15 +85,12 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
     """Evaluate the registered model; write and log metrics with CIs and overlays."""
-    parser = _parser("Evaluate a registered ct-seg model on the validation cases.")
-    parser.add_argument(
-        "--alias", default=None, help="registry alias (default: champion, else challenger)"
-    )
-    args = parser.parse_args(argv)
+    args = _parser(
+        "Evaluate a registered ct-seg model on the validation cases.", alias=True
+    ).parse_args(argv)
 
     def body() -> None:
-        settings = config.load(args.overrides)
-        configure_logging(settings.logging)
+        settings = _settings(args)
         from ct_seg.evaluation import evaluate  # noqa: PLC0415
 
         report = evaluate(settings, args.alias)
@@ -102,21 +109,17 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
 
 def predict_main(argv: Sequence[str] | None = None) -> int:
     """Segment a NIfTI file or a DICOM series folder into a NIfTI mask."""
-    parser = _parser("Segment a CT volume with the registered ct-seg model.")
+    parser = _parser("Segment a CT volume with the registered ct-seg model.", alias=True)
     parser.add_argument(
         "input", type=Path, help="a .nii / .nii.gz file or a folder holding one DICOM series"
     )
     parser.add_argument(
         "output", type=Path, help="mask to write (.nii.gz or .nii), with the input's affine"
     )
-    parser.add_argument(
-        "--alias", default=None, help="registry alias (default: champion, else challenger)"
-    )
     args = parser.parse_args(argv)
 
     def body() -> None:
-        settings = config.load(args.overrides)
-        configure_logging(settings.logging)
+        settings = _settings(args)
         from ct_seg.prediction import predict_to_file  # noqa: PLC0415
 
         written = predict_to_file(settings, args.input, args.output, args.alias)
