@@ -26,30 +26,39 @@ def check_output_path(output: Path) -> None:
         raise MedicalImageError(output, "output is a directory; give a file name")
 
 
+def _reserve_partial_file(output: Path) -> Path:
+    """Create the output's folder and a temporary file beside it, or say why not."""
+    suffix = ".nii.gz" if output.name.endswith(".nii.gz") else ".nii"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=output.parent, suffix=suffix, prefix=".partial-")
+    except OSError as exc:
+        raise MedicalImageError(output, f"cannot be written ({exc.strerror})") from exc
+    os.close(handle)
+    return Path(temporary)
+
+
 def predict_to_file(
     settings: CtSegSettings, source: Path, output: Path, alias: str | None = None
 ) -> Path:
     """Segment ``source`` with the registered model; write the mask with the input's affine.
 
-    The input is read and validated before MLflow and torch are imported, so a bad
-    file fails in a second. The mask is written to a temporary file and renamed, so a
-    failure never leaves a half-written output.
+    The input is read and validated, and the output location checked, before MLflow and
+    torch are imported, so a bad file or path fails in a second. The mask goes to a
+    temporary file that is renamed at the end, so a failure never leaves a half-written
+    output.
     """
     check_output_path(output)
     volume = read_volume(source)
-
-    from ct_seg.inference import Segmenter  # noqa: PLC0415 - heavy: torch and MONAI
-    from ct_seg.mlops.model_registry import load_registered_model  # noqa: PLC0415 - heavy: MLflow
-
-    model = load_registered_model(settings, alias)
-    mask = Segmenter(model.network, model.preprocessing, model.inference).segment(volume)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if output.name.endswith(".nii.gz") else ".nii"
-    handle, temporary = tempfile.mkstemp(dir=output.parent, suffix=suffix, prefix=".partial-")
-    os.close(handle)
+    partial = _reserve_partial_file(output)
     try:
-        write_nifti(Path(temporary), mask.astype(np.uint8), volume.affine, dtype=np.uint8)
-        Path(temporary).replace(output)
+        from ct_seg.inference import Segmenter  # noqa: PLC0415 - heavy: torch and MONAI
+        from ct_seg.mlops.model_registry import load_registered_model  # noqa: PLC0415 - MLflow
+
+        model = load_registered_model(settings, alias)
+        mask = Segmenter(model.network, model.preprocessing, model.inference).segment(volume)
+        write_nifti(partial, mask.astype(np.uint8), volume.affine, dtype=np.uint8)
+        partial.replace(output)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     return output

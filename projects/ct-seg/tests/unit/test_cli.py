@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ct_seg.cli import evaluate_main, predict_main, train_main
+from medai.io import write_nifti
 
 
 def test_train_with_unknown_config_key_exits_2_with_one_line(capsys):
@@ -36,3 +39,13 @@ def test_evaluate_with_bad_environment_exits_2(monkeypatch, capsys):
     monkeypatch.setenv("MEDAI_ENV", "staging")
     assert evaluate_main([]) == 2
     assert "unknown environment 'staging'" in capsys.readouterr().err
+
+
+def test_predict_refuses_an_unwritable_output_before_loading_a_model(tmp_path, capsys):
+    image = write_nifti(tmp_path / "scan.nii.gz", np.zeros((8, 8, 8), np.int16), np.eye(4))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert predict_main([str(image), str(blocker / "mask.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "mask.nii.gz: cannot be written" in err
+    assert not list(tmp_path.rglob(".partial-*"))
