@@ -35,10 +35,15 @@ def discover_projects() -> dict[str, str]:
 
 
 PROJECTS = discover_projects()
-# Test targets: the shared library plus every project, each with its own venv.
-TARGETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "shared": ("medai", "shared/tests", ("--extra", "tracking")),
-    **{name: (dist, f"projects/{name}/tests", ()) for name, dist in PROJECTS.items()},
+# Test targets: what `uv sync` installs into the target's own venv, and where its tests are.
+TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "shared": (("--package", "medai", "--group", "test", "--extra", "tracking"), "shared/tests"),
+    **{
+        name: (("--package", dist, "--group", "test"), f"projects/{name}/tests")
+        for name, dist in PROJECTS.items()
+    },
+    # The repo's own tooling (tasks.py, noxfile.py): needs only the dev group.
+    "tooling": (("--only-group", "dev"), "tests"),
 }
 
 
@@ -68,12 +73,13 @@ def _sync(session: nox.Session, *args: str) -> None:
     )
 
 
-def _import_name(target: str) -> str:
-    return "medai" if target == "shared" else TARGETS[target][0].replace("-", "_")
+def _import_names(targets: list[str]) -> list[str]:
+    names = ["medai"] if "shared" in targets else []
+    return names + [PROJECTS[t].replace("-", "_") for t in targets if t in PROJECTS]
 
 
 def _paths(target: str) -> str:
-    return "shared" if target == "shared" else f"projects/{target}"
+    return {"shared": "shared", "tooling": "tests"}.get(target, f"projects/{target}")
 
 
 @nox.session(python=PYTHON)
@@ -91,9 +97,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the shared library and the projects (or the named ones)."""
     _sync(session, "--all-packages")
     names, extra = _split_posargs(session)
-    packages = [_import_name(n) for n in (names or TARGETS)]
-    session.run("mypy", *[arg for p in packages for arg in ("-p", p)], *extra)
-    if not names:
+    packages = _import_names(names or list(TARGETS))
+    if packages:
+        session.run("mypy", *[arg for p in packages for arg in ("-p", p)], *extra)
+    if not names or "tooling" in names:
         session.run("mypy", "noxfile.py", "tasks.py")
 
 
@@ -104,6 +111,6 @@ def tests(session: nox.Session, target: str) -> None:
     names, pytest_args = _split_posargs(session)
     if names and target not in names:
         session.skip(f"not selected ({', '.join(names)})")
-    distribution, test_dir, extras = TARGETS[target]
-    _sync(session, "--package", distribution, "--group", "test", *extras)
+    sync_args, test_dir = TARGETS[target]
+    _sync(session, *sync_args)
     session.run("pytest", test_dir, *pytest_args)

@@ -20,6 +20,8 @@ from invoke.tasks import task
 
 ROOT = Path(__file__).resolve().parent
 ALL = "all"
+NON_PROJECT_TARGETS = ("shared", "tooling")
+"""Test/lint targets that are not projects: the shared library and the repo's own tooling."""
 
 
 def known_projects() -> list[str]:
@@ -27,15 +29,20 @@ def known_projects() -> list[str]:
     return sorted(p.parent.name for p in ROOT.glob("projects/*/pyproject.toml"))
 
 
-def resolve_projects(project: str, *, allow_all: bool) -> list[str]:
+def resolve_projects(project: str, *, allow_all: bool, extra: tuple[str, ...] = ()) -> list[str]:
     """Expand ``--project``; an unknown name stops with the list of known ones.
+
+    Args:
+        project: a project folder name, or ``all``.
+        allow_all: whether ``all`` is accepted.
+        extra: further accepted names (e.g. ``shared`` for checks).
 
     Raises:
         Exit: with status 2 and a one-line message.
     """
-    known = known_projects()
+    known = [*known_projects(), *extra]
     if project == ALL and allow_all:
-        return known
+        return known_projects()
     if project not in known:
         choices = ", ".join([*known, ALL] if allow_all else known)
         raise Exit(f"unknown project {project!r}; known: {choices}", code=2)
@@ -119,28 +126,28 @@ def predict(
     )
 
 
-@task(help={"project": "project folder under projects/, or 'all' (default)"})
+CHECK_HELP = {"project": "project folder under projects/, 'shared', 'tooling' or 'all' (default)"}
+
+
+def _check_targets(project: str) -> list[str]:
+    if project == ALL:
+        return []  # nox's default: every target
+    return resolve_projects(project, allow_all=False, extra=NON_PROJECT_TARGETS)
+
+
+@task(help=CHECK_HELP)
 def lint(c: Context, project: str = ALL) -> None:
     """Ruff lint and format check (via the nox 'lint' session)."""
-    _nox(c, "lint", [] if project == ALL else resolve_projects(project, allow_all=True))
+    _nox(c, "lint", _check_targets(project))
 
 
-@task(help={"project": "project folder under projects/, or 'all' (default)"})
+@task(help=CHECK_HELP)
 def typecheck(c: Context, project: str = ALL) -> None:
     """Type-check with mypy --strict (via the nox 'typecheck' session)."""
-    _nox(c, "typecheck", [] if project == ALL else resolve_projects(project, allow_all=True))
+    _nox(c, "typecheck", _check_targets(project))
 
 
-@task(
-    help={
-        "project": "project folder under projects/, 'shared', or 'all' (default)",
-        "pytest": "extra pytest args",
-    }
-)
+@task(help={**CHECK_HELP, "pytest": "extra pytest arguments, e.g. '-m \"not integration\"'"})
 def test(c: Context, project: str = ALL, pytest: str = "") -> None:
-    """Run tests, each project in its own venv (via the nox 'tests' session)."""
-    if project == "shared":
-        names = ["shared"]
-    else:
-        names = [] if project == ALL else resolve_projects(project, allow_all=True)
-    _nox(c, "tests", names, pytest)
+    """Run tests, each target in its own venv (via the nox 'tests' session)."""
+    _nox(c, "tests", _check_targets(project), pytest)

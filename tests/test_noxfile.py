@@ -1,0 +1,22 @@
+"""noxfile.py: one test target per project, plus the shared library and the tooling."""
+
+from __future__ import annotations
+
+
+def test_every_project_is_a_test_target_with_its_own_package(noxfile, repo_root):
+    projects = sorted(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
+    assert sorted(noxfile.PROJECTS) == projects
+    for name in projects:
+        sync_args, test_dir = noxfile.TARGETS[name]
+        assert sync_args[:2] == ("--package", noxfile.PROJECTS[name])
+        assert "--all-packages" not in sync_args
+        assert (repo_root / test_dir).is_dir()
+
+
+def test_shared_and_tooling_targets_exist(noxfile):
+    assert noxfile.TARGETS["shared"][1] == "shared/tests"
+    assert noxfile.TARGETS["tooling"] == (("--only-group", "dev"), "tests")
+
+
+def test_import_names_follow_the_distribution_names(noxfile):
+    assert noxfile._import_names(["shared", "ct-seg", "tooling"]) == ["medai", "ct_seg"]
