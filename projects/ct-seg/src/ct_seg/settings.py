@@ -52,6 +52,9 @@ class DataSettings(Section):
     dataset_dir: Path | None = Field(
         default=None, description="MSD / nnU-Net folder; null = synthetic."
     )
+    allow_synthetic: bool = Field(
+        default=True, description="Fall back to generated phantoms when no dataset_dir is set."
+    )
     validation_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     synthetic: SyntheticDataSettings = SyntheticDataSettings()
 
@@ -133,6 +136,15 @@ class CtSegSettings(ProjectSettings):
     train: TrainSettings = TrainSettings()
     inference: InferenceSettings = InferenceSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+
+    @model_validator(mode="after")
+    def _real_data_where_required(self) -> CtSegSettings:
+        if self.data.dataset_dir is None and not self.data.allow_synthetic:
+            raise ValueError(
+                f"data.dataset_dir is required in the {self.environment!r} environment "
+                "(data.allow_synthetic is false): point it at an MSD / nnU-Net dataset folder"
+            )
+        return self
 
     @model_validator(mode="after")
     def _patch_fits_the_network(self) -> CtSegSettings:

@@ -203,7 +203,9 @@ def train(settings: CtSegSettings) -> TrainingResult:
         )
         best_path = Path(scratch) / "best.pt"
         total_steps = settings.train.epochs * len(train_loader)
-        with tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True) as progress:
+        with tqdm(
+            total=total_steps, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0
+        ) as progress:
             for epoch in range(1, settings.train.epochs + 1):
                 epoch_start = time.perf_counter()
                 lr = trainer.optimizer.param_groups[0]["lr"]
@@ -227,6 +229,14 @@ def train(settings: CtSegSettings) -> TrainingResult:
                         torch.save(network.state_dict(), best_path)
                     progress.set_postfix(
                         loss=f"{loss:.3f}", val_dice=f"{mean_dice:.3f}", best=f"{best_dice:.3f}"
+                    )
+                    LOGGER.info(
+                        "epoch %d: loss %.4f, validation Dice %.4f (best %.4f at epoch %d)",
+                        epoch,
+                        loss,
+                        mean_dice,
+                        best_dice,
+                        best_epoch,
                     )
                 else:
                     progress.set_postfix(loss=f"{loss:.3f}", best=f"{best_dice:.3f}")

@@ -18,8 +18,8 @@ def test_development_config_is_the_default_and_loads():
     assert settings.docker.image == "medai/ct-seg"  # from api_configs/docker.yaml
 
 
-def test_production_config_loads_with_its_larger_model():
-    settings = config.load(environ={"MEDAI_ENV": "production"})
+def test_production_config_loads_with_its_larger_model(tmp_path):
+    settings = config.load([f"data.dataset_dir={tmp_path}"], environ={"MEDAI_ENV": "production"})
     assert settings.environment == "production"
     assert settings.model.channels == (32, 64, 128, 256, 320)
     assert settings.preprocessing.patch_size == (96, 96, 96)
@@ -53,3 +53,10 @@ def test_patch_not_divisible_by_network_strides_is_refused():
 def test_inverted_hu_window_is_refused():
     with pytest.raises(ConfigError, match=r"hu_min .* must be below hu_max"):
         config.load(["preprocessing.hu_min=400"], environ={})
+
+
+def test_production_refuses_to_fall_back_to_synthetic_data():
+    with pytest.raises(
+        ConfigError, match=r"dataset_dir is required in the 'production' environment"
+    ):
+        config.load(environ={"MEDAI_ENV": "production"})
