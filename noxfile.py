@@ -37,9 +37,9 @@ def discover_projects() -> dict[str, str]:
 PROJECTS = discover_projects()
 # Test targets: what `uv sync` installs into the target's own venv, and where its tests are.
 TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
-    "shared": (("--package", "medai", "--group", "test", "--extra", "tracking"), "shared/tests"),
+    "shared": (("--package", "medai", "--group", "test", "--all-extras"), "shared/tests"),
     **{
-        name: (("--package", dist, "--group", "test"), f"projects/{name}/tests")
+        name: (("--package", dist, "--group", "test", "--all-extras"), f"projects/{name}/tests")
         for name, dist in PROJECTS.items()
     },
     # The repo's own tooling (tasks.py, noxfile.py): needs only the dev group.
