@@ -151,3 +151,33 @@ def typecheck(c: Context, project: str = ALL) -> None:
 def test(c: Context, project: str = ALL, pytest: str = "") -> None:
     """Run tests, each target in its own venv (via the nox 'tests' session)."""
     _nox(c, "tests", _check_targets(project), pytest)
+
+
+@task(
+    help={
+        "project": "project folder under projects/",
+        "port": "port to listen on (default: api.port from api_configs/fastapi.yaml)",
+        "backend": "onnx (default: ONNX Runtime, no torch) or torch",
+        "alias": "registry alias (default: champion, else challenger)",
+        "set": "config override KEY=VALUE (repeatable), e.g. api.host=0.0.0.0",
+    },
+    iterable=["set_"],
+)
+def serve(
+    c: Context,
+    project: str,
+    port: int = 0,
+    backend: str = "",
+    alias: str = "",
+    set_: list[str] | None = None,
+) -> None:
+    """Materialize the registered model (champion, else challenger) and serve it over HTTP."""
+    (name,) = resolve_projects(project, allow_all=False)
+    args = [_overrides(set_)]
+    if port:
+        args.append(f"--port {port}")
+    if backend:
+        args.append(f"--backend {shlex.quote(backend)}")
+    if alias:
+        args.append(f"--alias {shlex.quote(alias)}")
+    _script(c, name, "serve", " ".join(a for a in args if a))

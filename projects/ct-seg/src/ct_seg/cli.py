@@ -126,3 +126,45 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {written}")  # noqa: T201
 
     return _guarded(body)
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """Materialize the registered model and start the inference server on it."""
+    parser = _parser("Serve the registered ct-seg model over HTTP (FastAPI).", alias=True)
+    parser.add_argument("--port", type=int, default=None, help="port (default: api.port)")
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default=None, help="default: api.backend (onnx)"
+    )
+    parser.add_argument(
+        "--materialize-only",
+        action="store_true",
+        help="resolve the alias and write the model folder, then exit (an init-container step)",
+    )
+    args = parser.parse_args(argv)
+    overrides = list(args.overrides)
+    if args.port is not None:
+        overrides.append(f"api.port={args.port}")
+    if args.backend is not None:
+        overrides.append(f"api.backend={args.backend}")
+
+    def body() -> None:
+        settings = config.load(overrides)
+        configure_logging(settings.logging)
+        from medai.serving.launch import exec_server, materialize_model, server_plan  # noqa: PLC0415
+
+        api = settings.api
+        aliases = [args.alias] if args.alias else [api.model_alias, api.fallback_alias]
+        model_dir = materialize_model(
+            settings,
+            config.repo_root(),
+            config.resolve_path(api.models_root),
+            [a for a in aliases if a],
+        )
+        print(f"model folder: {model_dir}", flush=True)  # noqa: T201
+        if args.materialize_only:
+            return
+        plan = server_plan("ct_seg.api.main:create_app", settings, model_dir, overrides=overrides)
+        print(f"serving on http://{api.host}:{api.port} ({api.backend} backend)", flush=True)  # noqa: T201
+        exec_server(plan)
+
+    return _guarded(body)

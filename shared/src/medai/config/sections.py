@@ -63,6 +63,16 @@ class ApiSettings(Section):
     fallback_alias: str | None = "challenger"
     max_body_mb: float = Field(default=256.0, gt=0)
     max_voxels: int = Field(default=512 * 512 * 1024, gt=0)
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="onnx: ONNX Runtime, no torch in the server; torch: PyTorch."
+    )
+    model_dir: Path | None = Field(
+        default=None, description="Materialized model folder to serve (set by `invoke serve`)."
+    )
+    models_root: Path = Field(
+        default=Path("data/models"),
+        description="Where `invoke serve` materializes models (relative: the project folder).",
+    )
 
 
 class DockerSettings(Section):

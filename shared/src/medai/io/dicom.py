@@ -35,6 +35,10 @@ _SPACING_RTOL = 0.01
 _DEFAULT_THICKNESS_MM = 1.0
 
 
+class TooManyVoxelsError(MedicalImageError):
+    """A series larger than the caller's voxel limit, told apart so a server can answer 413."""
+
+
 @dataclass(frozen=True, eq=False)
 class _Slice:
     """The geometry of one file, taken from its header alone."""
@@ -54,7 +58,7 @@ class _Slice:
         return np.cross(self.row_cosine, self.column_cosine)
 
 
-def read_dicom_series(folder: str | os.PathLike[str]) -> Volume:
+def read_dicom_series(folder: str | os.PathLike[str], *, max_voxels: int | None = None) -> Volume:
     """Read a folder holding exactly one DICOM series of single-frame slices.
 
     Slices are ordered by position along the slice normal because InstanceNumber and file names
@@ -64,6 +68,9 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> Volume:
     Args:
         folder: The series folder. Hidden files and DICOMDIR are ignored; any other file must
             be an image slice of the series.
+        max_voxels: If given, the largest volume (rows x columns x slices) to decode. It is
+            checked from the headers alone, so an untrusted upload cannot make the reader
+            allocate a huge array (or decompress huge JPEG frames) before being refused.
 
     Returns:
         A float32 volume indexed (i, j, k) = (along the row direction, along the column
@@ -72,10 +79,14 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> Volume:
     Raises:
         MedicalImageError: If the folder is missing or empty, holds a non-DICOM or non-image
             file, mixes series, or the slices do not form a regular 3D grid.
+        TooManyVoxelsError: (a MedicalImageError) If the series has more than max_voxels
+            voxels; raised before any pixel data is decoded.
     """
     folder = Path(folder)
     slices = [_read_header(folder, path) for path in _series_files(folder)]
     _require_consistent(folder, slices)
+    if max_voxels is not None:
+        _require_at_most(folder, slices, max_voxels)
     normal = slices[0].normal
     slices.sort(key=lambda one: float(one.position @ normal))
     step = _slice_step(folder, slices)
@@ -156,6 +167,13 @@ def _require_consistent(folder: Path, slices: list[_Slice]) -> None:
             first.pixel_spacing, other.pixel_spacing, rtol=0, atol=_DISTANCE_ATOL_MM
         ):
             raise MedicalImageError(folder, f"slices have different pixel spacings {names}")
+
+
+def _require_at_most(folder: Path, slices: list[_Slice], max_voxels: int) -> None:
+    rows, columns = slices[0].size  # _require_consistent made every slice the same size
+    voxels = rows * columns * len(slices)
+    if voxels > max_voxels:
+        raise TooManyVoxelsError(folder, f"series has {voxels} voxels; the limit is {max_voxels}")
 
 
 def _slice_step(folder: Path, slices: list[_Slice]) -> NDArray[np.float64]:

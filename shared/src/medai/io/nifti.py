@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +52,42 @@ def read_nifti(
     """
     path = Path(path)
     _require_file(path)
-    try:
-        image = _as_nifti_3d(path, nib.load(path, mmap=False))
-        data: NDArray[np.floating[Any]] = image.get_fdata(dtype=dtype)
-    except (ImageFileError, HeaderDataError) as exc:
-        raise MedicalImageError(path, f"is not a NIfTI file (bad header: {exc})") from exc
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise MedicalImageError(path, f"is truncated or not valid gzip ({exc})") from exc
-    except OSError as exc:
-        raise MedicalImageError(path, f"is truncated or unreadable ({exc})") from exc
+    with _nifti_errors(path):
+        image = nib.load(path, mmap=False)
+    return nifti_image_to_volume(path, image, dtype=dtype)
+
+
+def nifti_image_to_volume(
+    source: str | os.PathLike[str],
+    image: object,
+    *,
+    dtype: type[np.floating[Any]] = np.float32,
+) -> Volume:
+    """Turn an opened nibabel image into a 3D Volume by the same rules as read_nifti.
+
+    Split out of read_nifti so that images built from bytes in memory (HTTP uploads) are
+    checked exactly like files on disk: same squeeze, same NaN check, same messages.
+
+    Args:
+        source: What the image came from; only used to name it in error messages.
+        image: The image nibabel opened (lazily or not).
+        dtype: Floating type of the returned array.
+
+    Returns:
+        The volume; a 4D image whose last axis has size 1 is squeezed to 3D.
+
+    Raises:
+        MedicalImageError: If the image is not NIfTI, its data are truncated, it is not 3D, or
+            it holds NaN or infinite voxels.
+    """
+    with _nifti_errors(source):
+        nifti = _as_nifti_3d(Path(source), image)
+        data: NDArray[np.floating[Any]] = nifti.get_fdata(dtype=dtype)
     if data.ndim == _NDIM_SQUEEZABLE:
         data = data[..., 0]
     if not np.isfinite(data).all():
-        raise MedicalImageError(path, "contains NaN or infinite voxels")
-    return Volume(data, image.affine)
+        raise MedicalImageError(source, "contains NaN or infinite voxels")
+    return Volume(data, nifti.affine)
 
 
 def write_nifti(
@@ -128,6 +152,23 @@ def read_volume(path: str | os.PathLike[str]) -> Volume:
     raise MedicalImageError(
         path, f"is not a supported image; expected {accepted} or a folder of DICOM files"
     )
+
+
+@contextmanager
+def _nifti_errors(source: str | os.PathLike[str]) -> Iterator[None]:
+    """Translate nibabel's and gzip's exceptions into one-line MedicalImageErrors.
+
+    nibabel is lazy, so the same failures surface at load time and at data-read time; one
+    translation keeps both places saying the same thing.
+    """
+    try:
+        yield
+    except (ImageFileError, HeaderDataError) as exc:
+        raise MedicalImageError(source, f"is not a NIfTI file (bad header: {exc})") from exc
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise MedicalImageError(source, f"is truncated or not valid gzip ({exc})") from exc
+    except OSError as exc:
+        raise MedicalImageError(source, f"is truncated or unreadable ({exc})") from exc
 
 
 def _require_file(path: Path) -> None:

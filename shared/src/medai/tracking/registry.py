@@ -44,3 +44,7 @@ def resolve_alias(
     raise ModelNotFoundError(
         f"registered model {name!r} has no version with alias {tried}; train one first"
     )
+
+
+ONNX_ARTIFACT_TAG = "medai.onnx_artifact"
+"""Model-version tag: run-relative path of the ONNX export that serving uses."""

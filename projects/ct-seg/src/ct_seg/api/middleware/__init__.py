@@ -1,0 +1,1 @@
+"""Middleware of the ct-seg server; all of it is shared (``medai.serving``)."""

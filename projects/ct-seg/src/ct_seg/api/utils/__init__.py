@@ -1,0 +1,1 @@
+"""Request validation and response building for ct-seg's predict route."""

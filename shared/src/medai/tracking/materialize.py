@@ -1,0 +1,85 @@
+"""Resolve a registry alias and materialize the version as a local model folder.
+
+This is the storage-initializer step (as KServe runs it in an init container): it needs
+MLflow; the server that then reads the folder does not.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.models import get_model_info
+
+from medai.serving.bundle import BundleError, ModelBundle, ModelCard, write_bundle
+from medai.tracking.errors import ModelNotFoundError
+from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias
+
+_TAG_PREFIX = "medai."
+
+
+def _signature_of(name: str, version: str) -> dict[str, Any]:
+    signature = get_model_info(f"models:/{name}/{version}").signature
+    if signature is None:
+        return {}
+    # MLflow stores each side as a JSON string; keep it readable in metadata.json.
+    return {side: json.loads(text) for side, text in signature.to_dict().items() if text}
+
+
+def _extra_from_tags(tags: dict[str, str]) -> dict[str, Any]:
+    """Project data stored as JSON-object tags (``medai.preprocessing`` -> ``preprocessing``)."""
+    extra: dict[str, Any] = {}
+    for key, value in tags.items():
+        if key.startswith(_TAG_PREFIX) and value.startswith("{"):
+            try:
+                extra[key.removeprefix(_TAG_PREFIX)] = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+    return extra
+
+
+def materialize(name: str, models_root: Path, aliases: Sequence[str]) -> ModelBundle:
+    """Make ``<models_root>/<name>/<version>/`` hold the ONNX graph and card of the aliased version.
+
+    A folder that already holds that version is reused (versions are immutable); only
+    its card is rewritten when the alias now pointing at it differs.
+
+    Raises:
+        ModelNotFoundError: no version behind the aliases, or the version has no ONNX export.
+    """
+    alias, version = resolve_alias(name, aliases)
+    number = str(version.version)
+    tags = dict(version.tags or {})
+    artifact = tags.get(ONNX_ARTIFACT_TAG)
+    if not artifact:
+        raise ModelNotFoundError(
+            f"{name} version {number} has no ONNX export (tag {ONNX_ARTIFACT_TAG}); "
+            "train it again with the current code, or serve it with --backend=torch"
+        )
+    card = ModelCard(
+        name=name,
+        version=number,
+        alias=alias,
+        run_id=version.run_id,
+        signature=_signature_of(name, number),
+        tags={k: v for k, v in tags.items() if not v.startswith("{")},
+        extra=_extra_from_tags(tags),
+    )
+    folder = models_root / name / number
+    try:
+        existing = ModelBundle.load(folder)
+    except BundleError:
+        existing = None
+    if existing is not None:
+        if existing.card == card:
+            return existing
+        return write_bundle(folder, card, existing.onnx_path.read_bytes(), overwrite=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=artifact, dst_path=scratch
+        )
+        return write_bundle(folder, card, Path(local), overwrite=True)
