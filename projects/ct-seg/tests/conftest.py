@@ -7,10 +7,16 @@ the tracking store is a real SQLite MLflow store under ``tmp_path``.
 from __future__ import annotations
 
 import copy
+import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import numpy as np
 import pydicom
 import pytest
@@ -105,3 +111,104 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     overrides = tiny_overrides(root)
     settings = config.load(overrides, environ={})
     return TrainedModel(root, overrides, settings, train(settings))
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A real uvicorn process serving the materialized tiny model."""
+
+    url: str
+    api_key: str
+    log_path: Path
+    temp_dir: Path
+    model_dir: Path
+    process: subprocess.Popen[bytes]
+    temp_baseline: frozenset[Path]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+    """Poll /ready; returns the seconds it took. Fails if the process dies first."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"server not ready within {timeout} s")
+    return timeout
+
+
+@pytest.fixture(scope="session")
+def materialized_model(trained_model: TrainedModel) -> Path:
+    """The trained model's folder, materialized as ``invoke serve`` does it."""
+    from medai.serving.launch import materialize_model  # noqa: PLC0415 - imports MLflow
+
+    return materialize_model(
+        trained_model.settings,
+        config.repo_root(),
+        trained_model.root / "models",
+        ["champion", "challenger"],
+    )
+
+
+@pytest.fixture(scope="session")
+def running_server(materialized_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """uvicorn with the ONNX backend and an API key, started and stopped by the test session."""
+    root = tmp_path_factory.mktemp("server")
+    temp_dir = root / "tmp"
+    temp_dir.mkdir()
+    port = free_port()
+    api_key = "test-key-" + "x" * 24
+    env = {
+        **os.environ,
+        "MEDAI_ENV": "development",
+        "MEDAI_API_KEYS": api_key,
+        "MEDAI__API__MODEL_DIR": str(materialized_model),
+        "MEDAI__API__MAX_BODY_MB": "8",
+        "TMPDIR": str(temp_dir),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "ct_seg.api.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        # Libraries may leave a file at start-up; requests must add nothing to it.
+        baseline = frozenset(temp_dir.iterdir())
+        yield RunningServer(url, api_key, log_path, temp_dir, materialized_model, process, baseline)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -6,7 +6,13 @@ import onnx
 import pytest
 import torch
 
-from ct_seg.mlops.onnx_export import INPUT_NAME, OUTPUT_NAME, OnnxExportError, check_onnx_matches, export_onnx
+from ct_seg.mlops.onnx_export import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    OnnxExportError,
+    check_onnx_matches,
+    export_onnx,
+)
 from ct_seg.models import CtSegUNet
 from ct_seg.settings import ModelSettings
 

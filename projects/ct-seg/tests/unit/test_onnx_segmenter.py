@@ -140,8 +140,9 @@ def test_onnx_segmenter_matches_the_torch_segmenter(trained_unet, onnx_path, sha
 
 def test_the_trained_network_finds_the_sphere(onnx_path):
     volume, truth = sphere_volume((48, 48, 48), np.diag([1.5, 1.5, 1.5, 1.0]), radius=20.0)
-    segmenter = OnnxSegmenter(onnx_path, PreprocessingSettings(patch_size=(32, 32, 32)),
-                              InferenceSettings())
+    segmenter = OnnxSegmenter(
+        onnx_path, PreprocessingSettings(patch_size=(32, 32, 32)), InferenceSettings()
+    )
 
     mask = segmenter.segment(volume) == 1
 

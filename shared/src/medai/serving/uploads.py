@@ -94,7 +94,7 @@ _ZIP_ENCRYPTED_FLAG = 0x1
 _SKIPPED_ZIP_PREFIX = "__MACOSX/"
 _SKIPPED_ZIP_NAMES = frozenset({"DICOMDIR"})
 _OWN_FILE_NAME = re.compile(r"(?:file )?slice_\d{4,}\.dcm")
-# What pydicom raises besides InvalidDicomError on hostile bytes (fuzzing finds all of these).
+# What pydicom can raise on hostile bytes besides the InvalidDicomError that medai.io handles.
 _DICOM_PARSE_ERRORS = (
     ValueError,
     TypeError,
@@ -534,7 +534,8 @@ def _open_zip(part: _Part) -> zipfile.ZipFile:
     if records > MAX_FILES:
         raise UploadError(
             "payload_too_large",
-            f"{part.label} has more than {MAX_FILES} entries; the limit is {MAX_FILES}",
+            f"{part.label} is a zip archive of more than {MAX_FILES} entries; "
+            f"the limit is {MAX_FILES}",
         )
     try:
         return zipfile.ZipFile(io.BytesIO(part.data))
