@@ -32,12 +32,15 @@ def _labels(card: ModelCard) -> dict[int, str]:
 def _settings_from_card(
     card: ModelCard, settings: CtSegSettings
 ) -> tuple[PreprocessingSettings, InferenceSettings]:
-    """The preprocessing the model was trained with (from its card), else the config's."""
+    """Preprocessing as the model was trained (its card); sliding window from the config.
+
+    Geometry and HU window are part of the model: feeding it anything else is wrong.
+    Window overlap and batch are deployment choices, tuned per server in the config.
+    """
     prep = card.extra.get("preprocessing")
-    inference = card.extra.get("inference")
     return (
         PreprocessingSettings.model_validate(prep) if prep else settings.preprocessing,
-        InferenceSettings.model_validate(inference) if inference else settings.inference,
+        settings.inference,
     )
 
 

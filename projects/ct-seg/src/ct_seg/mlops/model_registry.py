@@ -140,11 +140,8 @@ def load_registered_model(settings: CtSegSettings, alias: str | None = None) -> 
         if PREPROCESSING_TAG in tags
         else settings.preprocessing
     )
-    inference = (
-        InferenceSettings.model_validate_json(tags[INFERENCE_TAG])
-        if INFERENCE_TAG in tags
-        else settings.inference
-    )
+    # Sliding-window settings are a deployment choice: the current config's, not the tag's.
+    inference = settings.inference
     labels = {int(k): v for k, v in json.loads(tags.get(LABELS_TAG, "{}")).items()}
     return LoadedModel(
         network, name, str(version.version), found_alias, preprocessing, inference, labels
