@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -236,6 +237,9 @@ def create_app(
     """
     for warning in check_startup(settings):
         logger.warning(warning)
+    # Python warnings from readers (pydicom quotes malformed header values) would go to
+    # stderr with the value in them; in a server they are dropped, not printed.
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
 
     app = _ServingApp(
         title=title,
