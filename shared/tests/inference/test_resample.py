@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,6 +85,33 @@ def test_resample_to_grid_matches_monai_spatial_resample_with_border_padding(aff
     np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
+def test_resampling_between_rotated_grids_matches_monai():
+    # Not axis-aligned: the general (scipy) interpolation path.
+    shape = (20, 18, 12)
+    src_affine = AFFINES["oblique"]
+    logits = np.random.default_rng(4).normal(size=(2, 15, 16, 14)).astype(np.float32)
+    expected = monai_transforms.SpatialResample(mode="bilinear", padding_mode="border")(
+        monai_data.MetaTensor(torch.from_numpy(logits), affine=torch.from_numpy(src_affine)),
+        dst_affine=torch.from_numpy(AFFINES["lps-anisotropic"]),
+        spatial_size=shape,
+    ).numpy()
+
+    actual = resample_to_grid(logits, src_affine, AFFINES["lps-anisotropic"], shape)
+
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_nearest_order_copies_values_on_a_shifted_grid():
+    array = np.arange(4 * 5 * 6, dtype=np.float32).reshape(1, 4, 5, 6)
+    src = np.eye(4)
+    dst = np.eye(4)
+    dst[:3, 3] = [1.0, 2.0, 0.0]
+
+    shifted = resample_to_grid(array, src, dst, (3, 3, 6), order=0)
+
+    np.testing.assert_array_equal(shifted[0], array[0, 1:4, 2:5, :])
+
+
 def test_reorienting_is_exact_and_keeps_every_voxel_in_place():
     affine = AFFINES["swapped-axes"]
     array = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
@@ -142,3 +172,15 @@ def test_hu_window_maps_the_window_to_unit_range_and_clips():
 def test_bad_arguments_name_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_importing_medai_inference_loads_no_torch_or_monai():
+    code = (
+        "import sys, medai.inference\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'monai'})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == ""

@@ -69,6 +69,9 @@ class OnnxSegmenter:
             inference: Sliding-window settings.
             intra_op_threads: Threads per operator; None lets ONNX Runtime choose
                 (all cores), a server running several workers should divide them.
+
+        Raises:
+            ValueError: If the model does not take exactly one 5D input.
         """
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -80,9 +83,7 @@ class OnnxSegmenter:
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != _INPUT_RANK:
             shapes = [(i.name, i.shape) for i in inputs]
-            raise ValueError(
-                f"{onnx_path}: expected one 5D input (N, C, X, Y, Z), got {shapes}"
-            )
+            raise ValueError(f"{onnx_path}: expected one 5D input (N, C, X, Y, Z), got {shapes}")
         self.input_name: str = inputs[0].name
         self.output_name: str = self.session.get_outputs()[0].name
         self.prep = prep
@@ -121,6 +122,24 @@ class OnnxSegmenter:
         )
 
     def segment(self, volume: Volume) -> NDArray[np.uint8]:
-        """Label map (uint8) with the shape of ``volume.array``."""
-        labels: NDArray[np.uint8] = self.logits(volume).argmax(axis=0).astype(np.uint8)
+        """Label map (uint8) with the shape of ``volume.array``.
+
+        Same result as ``logits(volume).argmax(axis=0)`` (first class wins ties), but the
+        classes are resampled one at a time against a running maximum, so a large input
+        grid holds two float32 volumes instead of one per class.
+        """
+        model_input = self.preprocess(volume)
+        on_model_grid = self.model_logits(model_input)
+        labels = np.zeros(volume.shape, dtype=np.uint8)
+        best: FloatArray | None = None
+        for label, channel in enumerate(on_model_grid):
+            on_input_grid = resample_to_grid(
+                channel[np.newaxis], model_input.affine, volume.affine, volume.shape, order=1
+            )[0]
+            if best is None:
+                best = np.array(on_input_grid, dtype=np.float32, copy=True)
+                continue
+            wins = on_input_grid > best
+            labels[wins] = label
+            np.maximum(best, on_input_grid, out=best)
         return labels

@@ -51,25 +51,36 @@ def _training_batch(rng: np.random.Generator, size: int = 32) -> tuple[torch.Ten
     )
 
 
+def _adam_step(params, moments, step, *, lr=1e-2, betas=(0.9, 0.999), eps=1e-8):
+    """Plain Adam: ``torch.optim`` would import torch._dynamo, ~10 s on a cold start."""
+    with torch.no_grad():
+        for param, (mean, square) in zip(params, moments, strict=True):
+            mean.mul_(betas[0]).add_(param.grad, alpha=1 - betas[0])
+            square.mul_(betas[1]).addcmul_(param.grad, param.grad, value=1 - betas[1])
+            mean_hat = mean / (1 - betas[0] ** step)
+            square_hat = square / (1 - betas[1] ** step)
+            param.sub_(lr * mean_hat / (square_hat.sqrt() + eps))
+            param.grad = None
+
+
 @pytest.fixture(scope="module")
 def trained_unet() -> torch.nn.Module:
     """A small UNet trained briefly on noisy spheres, so its masks are neither empty nor full."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     network = CtSegUNet(SMALL, num_classes=2).exportable()
-    optimiser = torch.optim.Adam(network.parameters(), lr=1e-2)
+    params = [p for p in network.parameters() if p.requires_grad]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     network.train()
     # One thread: tiny convolutions gain nothing from more, and on a busy machine the
     # spinning worker threads made the same 30 steps ten times slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for _ in range(TRAIN_STEPS):
+        for step in range(1, TRAIN_STEPS + 1):
             images, labels = _training_batch(rng)
-            loss = torch.nn.functional.cross_entropy(network(images), labels)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+            torch.nn.functional.cross_entropy(network(images), labels).backward()
+            _adam_step(params, moments, step)
     finally:
         torch.set_num_threads(threads)
     return network.eval()
