@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import monai.data as monai_data
+import monai.transforms as monai_transforms
 import numpy as np
 import pytest
+import torch
 
 from medai.inference import (
     hu_window,
@@ -13,10 +16,6 @@ from medai.inference import (
     spacing_grid,
 )
 from medai.testing import packages_loaded_by
-
-torch = pytest.importorskip("torch")
-monai_data = pytest.importorskip("monai.data")
-monai_transforms = pytest.importorskip("monai.transforms")
 
 
 def _oblique() -> np.ndarray:

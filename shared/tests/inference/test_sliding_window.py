@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import monai.data.utils as monai_data_utils
+import monai.inferers as monai_inferers
 import numpy as np
 import pytest
+import torch
 
 from medai.inference import importance_map, sliding_window_predict, window_starts
-
-torch = pytest.importorskip("torch")
-monai_inferers = pytest.importorskip("monai.inferers")
-monai_data_utils = pytest.importorskip("monai.data.utils")
 
 
 def numpy_predictor(windows: np.ndarray) -> np.ndarray:
