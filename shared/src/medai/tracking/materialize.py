@@ -58,7 +58,7 @@ def materialize(name: str, models_root: Path, aliases: Sequence[str]) -> ModelBu
     if not artifact:
         raise ModelNotFoundError(
             f"{name} version {number} has no ONNX export (tag {ONNX_ARTIFACT_TAG}); "
-            "train it again with the current code, or serve it with --backend=torch"
+            "train it again with the current code, which exports one at registration"
         )
     card = ModelCard(
         name=name,
