@@ -17,8 +17,10 @@ from medai.config import (
     settings_hash,
 )
 from medai.data import build_manifest
+from medai.serving.bundle import ModelBundle
 from medai.tracking.errors import ModelNotFoundError
-from medai.tracking.registry import resolve_alias, set_alias, tag_version
+from medai.tracking.materialize import materialize
+from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias, set_alias, tag_version
 from medai.tracking.runs import tracked_run
 from medai.tracking.store import configure_tracking, ensure_experiment, experiment_artifact_location
 
@@ -253,3 +255,38 @@ def test_each_experiment_gets_its_own_artifact_folder_under_the_root():
     assert experiment_artifact_location(root, "ct-seg") == "file:///repo/mlruns/ct-seg"
     assert experiment_artifact_location(root, "my exp/../x") == "file:///repo/mlruns/my-exp-..-x"
     assert experiment_artifact_location(None, "ct-seg") is None
+
+
+def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
+    settings, repo, tmp_path
+):
+    onnx_file = tmp_path / "graph.onnx"
+    onnx_file.write_bytes(b"not really onnx, but bytes to copy")
+    with tracked_run(settings, repo) as (run, _):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=Echo(),
+            registered_model_name="demo",
+            pip_requirements=["mlflow"],
+        )
+        mlflow.log_artifact(str(onnx_file), artifact_path="onnx")
+    set_alias("demo", "challenger", info.registered_model_version)
+    models_root = tmp_path / "models"
+
+    with pytest.raises(ModelNotFoundError, match=r"demo version 1 has no ONNX export"):
+        materialize("demo", models_root, ["champion", "challenger"])
+    assert not (models_root / "demo").exists()
+
+    tag_version("demo", 1, {ONNX_ARTIFACT_TAG: "onnx/graph.onnx", "medai.labels": '{"0": "bg"}'})
+    bundle = materialize("demo", models_root, ["champion", "challenger"])
+    assert bundle.folder == models_root / "demo" / "1"
+    assert bundle.onnx_path.read_bytes() == onnx_file.read_bytes()
+    assert (bundle.card.name, bundle.card.version, bundle.card.alias) == ("demo", "1", "challenger")
+    assert bundle.card.run_id == run.info.run_id
+    assert bundle.card.extra["labels"] == {"0": "bg"}
+
+    # Same version behind a new alias: the folder is reused, only the card changes.
+    set_alias("demo", "champion", 1)
+    again = materialize("demo", models_root, ["champion", "challenger"])
+    assert again.card.alias == "champion"
+    assert ModelBundle.load(models_root / "demo" / "1").card.alias == "champion"
