@@ -195,14 +195,16 @@ def test_deleted_experiment_is_restored_and_reused(settings, repo):
     assert MlflowClient().get_experiment(experiment_id).lifecycle_stage == "active"
 
 
+def log_demo_model():
+    """Log the tiny pyfunc model to the active run and register it as ``demo``."""
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=Echo(), registered_model_name="demo", pip_requirements=["mlflow"]
+    )
+
+
 def test_registry_aliases_resolve_champion_before_challenger(settings, repo):
     with tracked_run(settings, repo) as (run, lineage):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=Echo(),
-            registered_model_name="demo",
-            pip_requirements=["mlflow"],
-        )
+        info = log_demo_model()
         run_id = run.info.run_id
     second = mlflow.register_model(info.model_uri, "demo")
     # MLflow types versions as str but returns int from some calls: compare as str.
@@ -263,12 +265,7 @@ def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
     onnx_file = tmp_path / "graph.onnx"
     onnx_file.write_bytes(b"not really onnx, but bytes to copy")
     with tracked_run(settings, repo) as (run, _):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=Echo(),
-            registered_model_name="demo",
-            pip_requirements=["mlflow"],
-        )
+        info = log_demo_model()
         mlflow.log_artifact(str(onnx_file), artifact_path="onnx")
     set_alias("demo", "challenger", info.registered_model_version)
     models_root = tmp_path / "models"
