@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ct_seg.data.dataset import dataset_split, prepare_dataset
 from ct_seg.inference import Segmenter
 from ct_seg.models import SegmentationNetwork, build_network
-from ct_seg.settings import CtSegSettings, repo_root
+from ct_seg.settings import CtSegSettings
 from ct_seg.utils.preprocessing import IMAGE, LABEL, training_transforms, validation_transforms
 from medai.data import DecathlonDataset, Split, build_manifest
 from medai.errors import find_cause
@@ -177,9 +177,9 @@ def train(settings: CtSegSettings) -> TrainingResult:
     """
     import mlflow  # noqa: PLC0415 - keep config errors fast: they are raised before this import
 
+    from ct_seg.mlops.experiment_tracker import project_run  # noqa: PLC0415
     from ct_seg.mlops.model_registry import register_trained_model  # noqa: PLC0415
     from ct_seg.utils.visualization import plot_learning_curves  # noqa: PLC0415
-    from medai.tracking.runs import tracked_run  # noqa: PLC0415
 
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
@@ -194,7 +194,7 @@ def train(settings: CtSegSettings) -> TrainingResult:
     best_dice, best_epoch = -math.inf, 0
 
     with (
-        tracked_run(settings, repo_root(), run_name=None, manifest=manifest) as (run, lineage),
+        project_run(settings, context="training", manifest=manifest) as (run, lineage),
         tempfile.TemporaryDirectory() as scratch,
     ):
         mlflow.log_text(split.to_json(), "data/split.json")
