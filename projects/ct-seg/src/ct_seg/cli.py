@@ -7,6 +7,7 @@ line and exit status 2, before paying for torch, MONAI or MLflow imports.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,6 +129,25 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     return _guarded(body)
 
 
+def _refuse_unsafe_serving(settings: config.CtSegSettings) -> None:
+    """Check keys and host before materializing, so a refusal costs a second, not a download."""
+    from medai.serving.settings import (  # noqa: PLC0415 - FastAPI stack, serve only
+        ServingConfigError,
+        ServingSettings,
+        check_startup,
+        load_api_keys,
+    )
+
+    try:
+        keys = load_api_keys(os.environ)
+        check_startup(
+            ServingSettings.from_api(settings.api, environment=settings.environment, api_keys=keys)
+        )
+    except ServingConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(EXIT_USER_ERROR) from None
+
+
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """Materialize the registered model and start the inference server on it."""
     parser = _parser("Serve the registered ct-seg model over HTTP (FastAPI).", alias=True)
@@ -153,6 +173,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         from medai.serving.launch import exec_server, materialize_model, server_plan  # noqa: PLC0415
 
         api = settings.api
+        _refuse_unsafe_serving(settings)
         aliases = [args.alias] if args.alias else [api.model_alias, api.fallback_alias]
         model_dir = materialize_model(
             settings,

@@ -138,15 +138,6 @@ class CtSegSettings(ProjectSettings):
     evaluate: EvaluateSettings = EvaluateSettings()
 
     @model_validator(mode="after")
-    def _real_data_where_required(self) -> CtSegSettings:
-        if self.data.dataset_dir is None and not self.data.allow_synthetic:
-            raise ValueError(
-                f"data.dataset_dir is required in the {self.environment!r} environment "
-                "(data.allow_synthetic is false): point it at an MSD / nnU-Net dataset folder"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _patch_fits_the_network(self) -> CtSegSettings:
         factor = math.prod(self.model.strides)
         bad = [s for s in self.preprocessing.patch_size if s % factor]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from ct_seg.cli import evaluate_main, predict_main, train_main
+from ct_seg.api.main import create_app
+from ct_seg.cli import evaluate_main, predict_main, serve_main, train_main
 from medai.io import write_nifti
 
 
@@ -49,3 +51,22 @@ def test_predict_refuses_an_unwritable_output_before_loading_a_model(tmp_path, c
     err = capsys.readouterr().err
     assert "mask.nii.gz: cannot be written" in err
     assert not list(tmp_path.rglob(".partial-*"))
+
+
+def test_serve_in_production_without_api_key_refuses_before_touching_mlflow(monkeypatch, capsys):
+    monkeypatch.setenv("MEDAI_ENV", "production")
+    monkeypatch.delenv("MEDAI_API_KEYS", raising=False)
+    monkeypatch.delenv("MEDAI_API_KEYS_FILE", raising=False)
+    with pytest.raises(SystemExit) as caught:
+        serve_main([])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: refusing to start: production needs at least one API key "
+        "(MEDAI_API_KEYS or MEDAI_API_KEYS_FILE)\n"
+    )
+
+
+def test_server_factory_without_model_dir_exits_with_one_line():
+    with pytest.raises(SystemExit, match=r"^error: api.model_dir: not set"):
+        create_app({"MEDAI_ENV": "development"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ct_seg import settings as config
+from ct_seg.data.dataset import prepare_dataset
 from medai.config import ConfigError
 
 
@@ -56,7 +57,6 @@ def test_inverted_hu_window_is_refused():
 
 
 def test_production_refuses_to_fall_back_to_synthetic_data():
-    with pytest.raises(
-        ConfigError, match=r"dataset_dir is required in the 'production' environment"
-    ):
-        config.load(environ={"MEDAI_ENV": "production"})
+    settings = config.load(environ={"MEDAI_ENV": "production"})  # a server needs no dataset
+    with pytest.raises(ConfigError, match=r"dataset_dir: required in the 'production' environment"):
+        prepare_dataset(settings)

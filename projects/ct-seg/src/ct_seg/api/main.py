@@ -19,7 +19,7 @@ from ct_seg.api.routes import predict
 from ct_seg.api.served_model import CtSegServedModel, load_onnx_model, load_torch_model
 from medai.config import ConfigError
 from medai.logs import configure_logging
-from medai.serving import ServingSettings, load_api_keys
+from medai.serving import ServingConfigError, ServingSettings, load_api_keys
 from medai.serving import create_app as create_serving_app
 
 DESCRIPTION = """\
@@ -34,10 +34,17 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     """Build the server from configuration (uvicorn calls this with no arguments).
 
     Raises:
-        ConfigError: ``api.model_dir`` is not set, or another config problem.
-        medai.serving.ServingConfigError: unsafe settings (no API key in production).
+        SystemExit: with one ``error: ...`` line when the config is wrong (for example
+            ``api.model_dir`` unset) or unsafe (no API key in production), instead of
+            the traceback uvicorn would print.
     """
-    environ = os.environ if environ is None else environ
+    try:
+        return _create_app(os.environ if environ is None else environ)
+    except (ConfigError, ServingConfigError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _create_app(environ: Mapping[str, str]) -> FastAPI:
     settings = config.load(environ=environ)
     configure_logging(settings.logging)
     model_dir = settings.api.model_dir

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ct_seg.data.synthetic import GENERATOR_VERSION, PhantomSpec, generate_phantom_dataset
 from ct_seg.settings import CtSegSettings, resolve_path
+from medai.config import ConfigError
 from medai.data import DecathlonDataset, Split, load_decathlon, resolve_split
 
 
@@ -33,6 +34,14 @@ def prepare_dataset(settings: CtSegSettings) -> DecathlonDataset:
     """Load the configured dataset, generating the synthetic one on first use."""
     if settings.data.dataset_dir is not None:
         return load_decathlon(resolve_path(settings.data.dataset_dir))
+    if not settings.data.allow_synthetic:
+        # Checked here, where data is needed, so a production server needs no dataset.
+        raise ConfigError(
+            "data.dataset_dir",
+            None,
+            f"required in the {settings.environment!r} environment (data.allow_synthetic is "
+            "false): point it at an MSD / nnU-Net dataset folder",
+        )
     root = synthetic_dataset_dir(settings)
     if not (root / "dataset.json").is_file():
         synthetic = settings.data.synthetic
