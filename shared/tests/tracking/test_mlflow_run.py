@@ -1,5 +1,9 @@
 import hashlib
+import http.server
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +22,16 @@ from medai.config import (
 )
 from medai.data import build_manifest
 from medai.serving.bundle import ModelBundle
-from medai.tracking.errors import ModelNotFoundError
+from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 from medai.tracking.materialize import materialize
 from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias, set_alias, tag_version
 from medai.tracking.runs import tracked_run
-from medai.tracking.store import configure_tracking, ensure_experiment, experiment_artifact_location
+from medai.tracking.store import (
+    check_server,
+    configure_tracking,
+    ensure_experiment,
+    experiment_artifact_location,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +296,31 @@ def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
     again = materialize("demo", models_root, ["champion", "challenger"])
     assert again.card.alias == "champion"
     assert ModelBundle.load(models_root / "demo" / "1").card.alias == "champion"
+
+
+def test_unreachable_tracking_server_fails_fast_with_one_line():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(TrackingUnavailableError, match=rf"http://127.0.0.1:{port} is unreachable"):
+        check_server(f"http://127.0.0.1:{port}")
+    assert time.perf_counter() - started < 5
+
+
+def test_a_server_that_answers_is_reachable_even_without_health():
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        check_server(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -19,9 +19,16 @@ from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.logs import configure_logging
 from medai.paths import RepoLayoutError
-from medai.tracking.errors import ModelNotFoundError
+from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 
-USER_ERRORS = (ConfigError, DatasetError, MedicalImageError, ModelNotFoundError, RepoLayoutError)
+USER_ERRORS = (
+    ConfigError,
+    DatasetError,
+    MedicalImageError,
+    ModelNotFoundError,
+    RepoLayoutError,
+    TrackingUnavailableError,
+)
 EXIT_USER_ERROR = 2
 
 

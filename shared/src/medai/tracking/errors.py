@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class ModelNotFoundError(LookupError):
     """No registered version behind any of the requested aliases."""
+
+
+class TrackingUnavailableError(ConnectionError):
+    """The configured MLflow tracking server does not answer."""

@@ -10,6 +10,8 @@ from mlflow.tracking import MlflowClient
 
 from medai.tracking.errors import ModelNotFoundError
 
+_NOT_FOUND_CODES = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"})
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -38,7 +40,11 @@ def resolve_alias(
     for alias in aliases:
         try:
             return alias, client.get_model_version_by_alias(name, alias)
-        except MlflowException:
+        except MlflowException as exc:
+            # Only "no such alias / model" means try the next alias; anything else
+            # (a server error, a lost connection) must not look like a missing model.
+            if exc.error_code not in _NOT_FOUND_CODES:
+                raise
             continue
     tried = ", ".join(aliases)
     raise ModelNotFoundError(

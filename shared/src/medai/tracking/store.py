@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
 from medai.config.sections import TrackingSettings
+from medai.tracking.errors import TrackingUnavailableError
 
 
 def configure_tracking(tracking: TrackingSettings, repo_root: Path) -> str:
@@ -18,9 +21,35 @@ def configure_tracking(tracking: TrackingSettings, repo_root: Path) -> str:
     root rather than the working directory, so every task shares one store.
     """
     uri = tracking.resolved_uri(repo_root)
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def check_server(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, with one line, when a tracking server does not answer.
+
+    MLflow's client retries a refused connection with backoff for minutes before it
+    gives up; a user who mistyped the URI should not wait for that.
+
+    Raises:
+        TrackingUnavailableError: naming the URI and the reason.
+    """
+    health = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout_s):  # noqa: S310 - http(s) checked above
+            return
+    except urllib.error.HTTPError as answered:
+        answered.close()  # it answered; a proxy or a server without /health is reachable
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {uri} is unreachable ({reason}); "
+            "check MLFLOW_TRACKING_URI or tracking.uri"
+        ) from None
 
 
 def experiment_artifact_location(artifact_root: str | None, experiment: str) -> str | None:
