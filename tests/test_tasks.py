@@ -77,3 +77,11 @@ def test_invoke_command_line_refuses_unknown_project(repo_root):
     )
     assert result.returncode == 2
     assert "unknown project 'nope'; known: ct-seg, all" in result.stderr + result.stdout
+
+
+def test_serve_runs_the_project_serve_script_with_its_options(tasks, repo_root):
+    context = RecordingContext()
+    tasks.serve(context, project="ct-seg", port=8001, backend="torch", set_=["api.host=0.0.0.0"])
+    (command,) = context.commands
+    assert str(repo_root / "projects" / "ct-seg" / "scripts" / "serve.py") in command
+    assert command.endswith("--set api.host=0.0.0.0 --port 8001 --backend torch")
