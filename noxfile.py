@@ -48,18 +48,23 @@ TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def _split_posargs(session: nox.Session) -> tuple[list[str], list[str]]:
-    """Separate target names from pytest arguments; refuse a name that is neither."""
-    names = [a for a in session.posargs if a in TARGETS or a == "all"]
-    rest = [a for a in session.posargs if a not in names]
-    for arg in rest:
-        if (
-            not arg.startswith("-")
-            and "/" not in arg
-            and "=" not in arg
-            and not (ROOT / arg).exists()
-        ):
-            session.error(f"unknown project {arg!r}; known: {', '.join(TARGETS)}")
-    return [n for n in names if n != "all"], rest
+    """Leading target names, then pytest arguments: ``-- ct-seg -m "not integration"``.
+
+    Only the words before the first option can be targets, so an option's value
+    (``not integration``) is never taken for a project; a leading word that is neither a
+    target nor a path is refused with the list of known targets.
+    """
+    names: list[str] = []
+    args = list(session.posargs)
+    while args and not args[0].startswith("-"):
+        word = args[0]
+        if word in TARGETS or word == "all":
+            names.append(args.pop(0))
+        elif "/" in word or "::" in word or (ROOT / word).exists():
+            break  # a test path for pytest
+        else:
+            session.error(f"unknown project {word!r}; known: {', '.join(TARGETS)}")
+    return [n for n in names if n != "all"], args
 
 
 def _sync(session: nox.Session, *args: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_every_project_is_a_test_target_with_its_own_package(noxfile, repo_root):
     projects = sorted(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
@@ -20,3 +22,30 @@ def test_shared_and_tooling_targets_exist(noxfile):
 
 def test_import_names_follow_the_distribution_names(noxfile):
     assert noxfile._import_names(["shared", "ct-seg", "tooling"]) == ["medai", "ct_seg"]
+
+
+class FakeSession:
+    def __init__(self, *posargs):
+        self.posargs = list(posargs)
+
+    def error(self, message):
+        raise RuntimeError(message)
+
+
+def test_option_values_are_never_taken_for_project_names(noxfile):
+    names, pytest_args = noxfile._split_posargs(FakeSession("ct-seg", "-m", "not integration"))
+    assert names == ["ct-seg"]
+    assert pytest_args == ["-m", "not integration"]
+
+
+def test_leading_unknown_word_is_refused_with_the_known_targets(noxfile):
+    with pytest.raises(RuntimeError, match=r"unknown project 'ct-sgg'; known: shared, ct-seg"):
+        noxfile._split_posargs(FakeSession("ct-sgg"))
+
+
+def test_test_paths_go_to_pytest(noxfile):
+    names, pytest_args = noxfile._split_posargs(
+        FakeSession("ct-seg", "projects/ct-seg/tests/unit", "-x")
+    )
+    assert names == ["ct-seg"]
+    assert pytest_args == ["projects/ct-seg/tests/unit", "-x"]

@@ -75,7 +75,8 @@ def _guarded(body: Callable[[], None]) -> int:
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Train, track in MLflow and register the model as ``challenger``."""
-    args = _parser("Train ct-seg, track the run in MLflow and register the model.").parse_args(argv)
+    parser = _parser("Train ct-seg, track the run in MLflow and register the model.")
+    args = parser.parse_args(argv)
 
     def body() -> None:
         settings = _settings(args)
