@@ -39,7 +39,7 @@ def test_option_values_are_never_taken_for_project_names(noxfile):
 
 
 def test_leading_unknown_word_is_refused_with_the_known_targets(noxfile):
-    with pytest.raises(RuntimeError, match=r"unknown project 'ct-sgg'; known: shared, ct-seg"):
+    with pytest.raises(RuntimeError, match=r"unknown project 'ct-sgg'; known: shared, .*tooling$"):
         noxfile._split_posargs(FakeSession("ct-sgg"))
 
 
