@@ -8,7 +8,6 @@ from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.transforms import SpatialResample
 
-from ct_seg.models.base import SegmentationNetwork
 from ct_seg.settings import InferenceSettings, PreprocessingSettings
 from ct_seg.utils.preprocessing import IMAGE, inference_transforms, volume_to_metatensor
 from medai.io import Volume
@@ -62,10 +61,3 @@ class Segmenter:
             spatial_size=volume.shape,
         )
         return torch.as_tensor(on_input_grid).argmax(dim=0).numpy().astype(np.uint8)
-
-
-def num_classes_of(network: torch.nn.Module) -> int:
-    """Classes of a logged network (our own class, or any module with ``num_classes``)."""
-    if isinstance(network, SegmentationNetwork):
-        return network.num_classes
-    return int(getattr(network, "num_classes", 0))
