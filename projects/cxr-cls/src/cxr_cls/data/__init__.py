@@ -1,0 +1,1 @@
+"""Radiograph datasets of cxr-cls: the synthetic default and real layouts."""
