@@ -1,0 +1,162 @@
+"""What every project's command-line entry points share: parsing, errors, serving.
+
+A command resolves its configuration first and fails on a bad config or input with one
+line and exit status 2, before paying for torch, MONAI or MLflow imports. Projects keep
+only what they print; the ``serve`` command is the same for all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from medai.config import ConfigError, ProjectSettings
+from medai.data import DatasetError
+from medai.errors import find_cause
+from medai.io import MedicalImageError
+from medai.logs import configure_logging
+from medai.paths import RepoLayoutError
+from medai.project import ProjectBinding
+from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
+
+SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    DatasetError,
+    MedicalImageError,
+    ModelNotFoundError,
+    RepoLayoutError,
+    TrackingUnavailableError,
+)
+"""Errors caused by the user's config, data or registry state: one line, no traceback."""
+EXIT_USER_ERROR = 2
+
+
+def command_parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:
+    """A parser with the ``--set KEY=VALUE`` overrides (and ``--alias``) every command takes."""
+    parser = argparse.ArgumentParser(description=description)
+    if alias:
+        parser.add_argument(
+            "--alias", default=None, help="registry alias (default: champion, else challenger)"
+        )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=2 (repeatable; values parse as JSON)",
+    )
+    return parser
+
+
+def load_for_command(binding: ProjectBinding[SettingsT], overrides: Sequence[str]) -> SettingsT:
+    """Resolve the config (fast, before heavy imports) and set up logging from it."""
+    settings = binding.load(overrides)
+    configure_logging(settings.logging)
+    return settings
+
+
+def say(line: str) -> None:
+    """Print one result line for the user (stdout, flushed: it may precede an exec)."""
+    print(line, flush=True)  # noqa: T201 - the CLI's voice
+
+
+def run_guarded(body: Callable[[], None]) -> int:
+    """Run ``body``; print a user error as one line instead of a traceback.
+
+    Returns:
+        0 on success, 2 on a user error (config, data, registry, unreachable server).
+    """
+    try:
+        body()
+    except Exception as exc:
+        # MONAI wraps errors raised inside transforms; show the user's error, not the wrapper.
+        user_error = find_cause(exc, USER_ERRORS)
+        if user_error is not None:
+            print(f"error: {user_error}", file=sys.stderr)  # noqa: T201 - the CLI's voice
+            return EXIT_USER_ERROR
+        if type(exc).__module__.startswith("mlflow"):
+            print(f"error: MLflow: {exc}", file=sys.stderr)  # noqa: T201 - e.g. unreachable server
+            return EXIT_USER_ERROR
+        raise
+    return 0
+
+
+def _refuse_unsafe_serving(settings: ProjectSettings) -> None:
+    """Check keys and host before materializing, so a refusal costs a second, not a download."""
+    from medai.serving.settings import (  # noqa: PLC0415 - FastAPI stack, serve only
+        ServingConfigError,
+        ServingSettings,
+        check_startup,
+        load_api_keys,
+    )
+
+    try:
+        keys = load_api_keys(os.environ)
+        check_startup(
+            ServingSettings.from_api(settings.api, environment=settings.environment, api_keys=keys)
+        )
+    except ServingConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(EXIT_USER_ERROR) from None
+
+
+def serve_main(
+    binding: ProjectBinding[SettingsT], app_factory: str, argv: Sequence[str] | None = None
+) -> int:
+    """Materialize the registered model and replace this process with the server on it.
+
+    Args:
+        binding: The project.
+        app_factory: ``package.api.main:create_app``, started by uvicorn ``--factory``.
+        argv: Command-line arguments (``sys.argv[1:]`` when None).
+    """
+    parser = command_parser(
+        f"Serve the registered {binding.name} model over HTTP (FastAPI).", alias=True
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: api.port)")
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default=None, help="default: api.backend (onnx)"
+    )
+    parser.add_argument(
+        "--materialize-only",
+        action="store_true",
+        help="resolve the alias and write the model folder, then exit (an init-container step)",
+    )
+    args = parser.parse_args(argv)
+    overrides = list(args.overrides)
+    if args.port is not None:
+        overrides.append(f"api.port={args.port}")
+    if args.backend is not None:
+        overrides.append(f"api.backend={args.backend}")
+
+    def body() -> None:
+        settings = load_for_command(binding, overrides)
+        from medai.serving.launch import (  # noqa: PLC0415 - MLflow: after config checks
+            exec_server,
+            materialize_model,
+            server_plan,
+        )
+
+        api = settings.api
+        _refuse_unsafe_serving(settings)
+        aliases = [args.alias] if args.alias else [api.model_alias, api.fallback_alias]
+        model_dir = materialize_model(
+            settings,
+            binding.repo_root,
+            binding.resolve_path(api.models_root),
+            [a for a in aliases if a],
+        )
+        say(f"model folder: {model_dir}")
+        if args.materialize_only:
+            return
+        plan = server_plan(app_factory, settings, model_dir, overrides=overrides)
+        say(f"serving on http://{api.host}:{api.port} ({api.backend} backend)")
+        exec_server(plan)
+
+    return run_guarded(body)

@@ -1,0 +1,107 @@
+"""Build a project's server from its configuration: what every ``api/main.py`` would repeat.
+
+The project supplies its binding (settings and paths), its prediction router and one
+loader per backend; this module resolves the config, insists on a materialized model
+folder, reads the API keys and hands everything to ``create_app``. A config error
+becomes one ``error: ...`` line instead of the traceback uvicorn would print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from fastapi import APIRouter, FastAPI
+
+from medai.config import ConfigError, ProjectSettings
+from medai.logs import configure_logging
+from medai.project import ProjectBinding
+from medai.serving.app import create_app
+from medai.serving.bundle import ServedModel
+from medai.serving.settings import ServingConfigError, ServingSettings, load_api_keys
+
+SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+ModelLoader = Callable[[Path, SettingsT], ServedModel]
+"""Loads a materialized model folder for one backend (``onnx`` or ``torch``)."""
+
+
+def create_project_app(
+    binding: ProjectBinding[SettingsT],
+    *,
+    version: str,
+    description: str,
+    predict_router: APIRouter,
+    loaders: Mapping[str, ModelLoader[SettingsT]],
+    environ: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """The project's FastAPI app (uvicorn calls the project's factory with no arguments).
+
+    Args:
+        binding: The project.
+        version: The server code's version (the model's comes from its folder).
+        description: Markdown at the top of the docs: what the model does, how to authenticate.
+        predict_router: The project's ``/v1`` routes.
+        loaders: One model loader per ``api.backend`` value.
+        environ: The environment (``os.environ`` when None; tests pass their own).
+
+    Raises:
+        SystemExit: one ``error: ...`` line when the config is wrong (``api.model_dir``
+            unset, a backend without a loader) or unsafe (no API key in production).
+    """
+    try:
+        return _build(
+            binding,
+            version=version,
+            description=description,
+            predict_router=predict_router,
+            loaders=loaders,
+            environ=os.environ if environ is None else environ,
+        )
+    except (ConfigError, ServingConfigError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _build(
+    binding: ProjectBinding[SettingsT],
+    *,
+    version: str,
+    description: str,
+    predict_router: APIRouter,
+    loaders: Mapping[str, ModelLoader[SettingsT]],
+    environ: Mapping[str, str],
+) -> FastAPI:
+    settings = binding.load(environ=environ)
+    configure_logging(settings.logging)
+    model_dir = settings.api.model_dir
+    if model_dir is None:
+        raise ConfigError(
+            "api.model_dir",
+            None,
+            f"not set: run `uv run invoke serve --project={binding.name}`, "
+            "or set MEDAI__API__MODEL_DIR to a materialized model folder",
+        )
+    backend = settings.api.backend
+    if backend not in loaders:
+        raise ConfigError(
+            "configuration",
+            "api.backend",
+            f"{backend!r}: {binding.name} serves with one of {sorted(loaders)}",
+        )
+    loader = loaders[backend]
+
+    def load_model() -> ServedModel:
+        return loader(model_dir, settings)
+
+    serving = ServingSettings.from_api(
+        settings.api, environment=settings.environment, api_keys=load_api_keys(environ)
+    )
+    return create_app(
+        title=f"{binding.name} inference",
+        version=version,
+        settings=serving,
+        load_model=load_model,
+        predict_router=predict_router,
+        description=description,
+    )
