@@ -1,4 +1,4 @@
-"""Nox sessions of the monorepo: lint, typecheck and tests, the last one per project.
+"""Nox sessions of the monorepo: lint, typecheck and tests (one per project), structure.
 
 Every session gets its own uv-built venv. ``tests`` installs only the project under
 test (and the shared library) from the lock file, so a project cannot pass by
@@ -8,6 +8,7 @@ importing something only another project declares.
     uv run nox -s tests -- ct-seg   # one project's tests (extra args go to pytest)
     uv run nox -s "tests(ct-seg)"   # the same, by session id
     uv run nox -R -s tests          # fast inner loop: reuse venvs, skip installs
+    uv run nox -s structure         # every project against the standard layout
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import nox
 
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
+# `structure` joins the defaults (and .ci/run) once every project passes it.
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
@@ -42,9 +44,11 @@ TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
         name: (("--package", dist, "--group", "test", "--all-extras"), f"projects/{name}/tests")
         for name, dist in PROJECTS.items()
     },
-    # The repo's own tooling (tasks.py, noxfile.py): needs only the dev group.
-    "tooling": (("--only-group", "dev"), "tests"),
+    # The repo's own tooling (tasks.py, noxfile.py, tools/) drives the root venv: every
+    # member installed (configs are loaded, the registry report reads MLflow) plus dev.
+    "tooling": ((), "tests"),
 }
+TOOLING_PATHS = ("tests", "tools", "tasks.py", "noxfile.py")
 
 
 def _split_posargs(session: nox.Session) -> tuple[list[str], list[str]]:
@@ -83,8 +87,8 @@ def _import_names(targets: list[str]) -> list[str]:
     return names + [PROJECTS[t].replace("-", "_") for t in targets if t in PROJECTS]
 
 
-def _paths(target: str) -> str:
-    return {"shared": "shared", "tooling": "tests"}.get(target, f"projects/{target}")
+def _paths(target: str) -> tuple[str, ...]:
+    return {"shared": ("shared",), "tooling": TOOLING_PATHS}.get(target, (f"projects/{target}",))
 
 
 @nox.session(python=PYTHON)
@@ -92,7 +96,7 @@ def lint(session: nox.Session) -> None:
     """Ruff lint and format check (whole repo, or the named projects)."""
     _sync(session, "--only-group", "dev")
     names, extra = _split_posargs(session)
-    paths = [_paths(n) for n in names] or ["."]
+    paths = [path for n in names for path in _paths(n)] or ["."]
     session.run("ruff", "check", *paths, *extra)
     session.run("ruff", "format", "--check", *paths)
 
@@ -106,7 +110,7 @@ def typecheck(session: nox.Session) -> None:
     if packages:
         session.run("mypy", *[arg for p in packages for arg in ("-p", p)], *extra)
     if not names or "tooling" in names:
-        session.run("mypy", "noxfile.py", "tasks.py")
+        session.run("mypy", "noxfile.py", "tasks.py", "tools")
 
 
 @nox.session(python=PYTHON)
@@ -119,3 +123,11 @@ def tests(session: nox.Session, target: str) -> None:
     sync_args, test_dir = TARGETS[target]
     _sync(session, *sync_args)
     session.run("pytest", test_dir, *pytest_args)
+
+
+@nox.session(python=PYTHON)
+def structure(session: nox.Session) -> None:
+    """Every project (or the named ones) against the standard layout: docs/project-structure.md."""
+    _sync(session, "--all-packages")  # projects installed: the check loads their configs
+    names, _ = _split_posargs(session)
+    session.run("python", "-m", "tools.structure_check", *names)

@@ -3,20 +3,24 @@
     uv run invoke --list
     uv run invoke train --project=ct-seg --set train.epochs=2
     uv run invoke test --project=all
+    uv run invoke check              # every project against the standard layout
 
 Tasks delegate: checks go through nox (same venvs as CI), project work through the
-project's own ``scripts/`` entry points.
+project's own ``scripts/`` entry points, repo checks and reports to ``tools/``.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
+from tools.requirements import ExportError, write_requirements
+from tools.structure_check import check_projects, format_report, load_task_names, read_project
 
 ROOT = Path(__file__).resolve().parent
 ALL = "all"
@@ -54,13 +58,45 @@ def _overrides(values: list[str] | None) -> str:
 
 
 def _script(c: Context, project: str, name: str, args: str = "") -> None:
+    """Run ``projects/<project>/scripts/<name>.py``.
+
+    Raises:
+        Exit: the script is missing (status 2) or failed (its status), naming the project.
+    """
     script = ROOT / "projects" / project / "scripts" / f"{name}.py"
     if not script.is_file():
         raise Exit(f"project {project!r} has no scripts/{name}.py", code=2)
-    c.run(
+    result = c.run(
         f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {args}".strip(),
         pty=sys.stdout.isatty(),
+        warn=True,
     )
+    if result is not None and result.failed:
+        raise Exit(
+            f"{name} failed for project {project!r} (exit status {result.exited})",
+            code=result.exited or 1,
+        )
+
+
+def _each_project(c: Context, name: str, projects: list[str], args: str) -> None:
+    """Run one script per project in turn; stop at the first failure; a summary line each.
+
+    Raises:
+        Exit: from the first project that fails, after the summary.
+    """
+    summary: list[str] = []
+    try:
+        for project in projects:
+            start = time.perf_counter()
+            try:
+                _script(c, project, name, args)
+            except Exit as failure:
+                summary.append(f"{project}: {name} FAILED ({failure.message})")
+                raise
+            summary.append(f"{project}: {name} ok ({time.perf_counter() - start:.0f} s)")
+    finally:
+        summary.extend(f"{p}: {name} not run" for p in projects[len(summary) :])
+        print("\n".join(summary))  # noqa: T201 - the task's report
 
 
 def _nox(c: Context, session: str, projects: list[str], extra: str = "") -> None:
@@ -78,8 +114,7 @@ def _nox(c: Context, session: str, projects: list[str], extra: str = "") -> None
 )
 def train(c: Context, project: str, set_: list[str] | None = None) -> None:
     """Train a project's model, track the run in MLflow and register it as challenger."""
-    for name in resolve_projects(project, allow_all=True):
-        _script(c, name, "train", _overrides(set_))
+    _each_project(c, "train", resolve_projects(project, allow_all=True), _overrides(set_))
 
 
 @task(
@@ -93,8 +128,8 @@ def train(c: Context, project: str, set_: list[str] | None = None) -> None:
 def evaluate(c: Context, project: str, alias: str = "", set_: list[str] | None = None) -> None:
     """Evaluate the registered model: per-case metrics, 95% CIs, overlays, all in MLflow."""
     alias_arg = f"--alias {shlex.quote(alias)}" if alias else ""
-    for name in resolve_projects(project, allow_all=True):
-        _script(c, name, "evaluate", f"{alias_arg} {_overrides(set_)}")
+    projects = resolve_projects(project, allow_all=True)
+    _each_project(c, "evaluate", projects, f"{alias_arg} {_overrides(set_)}".strip())
 
 
 @task(
@@ -181,3 +216,43 @@ def serve(
     if alias:
         args.append(f"--alias {shlex.quote(alias)}")
     _script(c, name, "serve", " ".join(a for a in args if a))
+
+
+@task(help={"project": "project folder under projects/, or 'all' (default)"})
+def check(c: Context, project: str = ALL) -> None:  # noqa: ARG001 - invoke passes the context
+    """Check projects against the standard layout; lists every problem, per project.
+
+    The rules (standard files, requirements from uv.lock, Makefile, configs load, docs
+    name real tasks, no weights or data in git) are in docs/project-structure.md.
+    """
+    results = check_projects(
+        ROOT, resolve_projects(project, allow_all=True), task_names=load_task_names(ROOT)
+    )
+    print(format_report(results))  # noqa: T201 - the task's report
+    if any(results.values()):
+        raise Exit(code=1)
+
+
+@task(help={"project": "project folder under projects/, or 'all' (default)"})
+def requirements(c: Context, project: str = ALL) -> None:  # noqa: ARG001 - invoke passes it
+    """Rewrite requirements.txt and requirements-dev.txt of projects from uv.lock (uv export)."""
+    for name in resolve_projects(project, allow_all=True):
+        try:
+            written = write_requirements(ROOT, name, read_project(ROOT, name).distribution)
+        except (ExportError, ValueError) as exc:
+            raise Exit(str(exc), code=2) from None
+        for path in written:
+            print(f"wrote {path.relative_to(ROOT)}")  # noqa: T201
+
+
+@task
+def report(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
+    """Every project's registered model: champion and challenger with their metric and CI."""
+    # MLflow takes seconds to import: only this task pays for it.
+    from tools.model_report import ReportError, registry_report  # noqa: PLC0415
+
+    packages = {name: read_project(ROOT, name).package for name in known_projects()}
+    try:
+        print(registry_report(ROOT, packages))  # noqa: T201 - the task's report
+    except ReportError as exc:
+        raise Exit(f"error: {exc}", code=2) from None

@@ -17,7 +17,20 @@ def test_every_project_is_a_test_target_with_its_own_package(noxfile, repo_root)
 
 def test_shared_and_tooling_targets_exist(noxfile):
     assert noxfile.TARGETS["shared"][1] == "shared/tests"
-    assert noxfile.TARGETS["tooling"] == (("--only-group", "dev"), "tests")
+    # The tooling runs in (a copy of) the root venv: every member and the dev group.
+    assert noxfile.TARGETS["tooling"] == ((), "tests")
+
+
+def test_tooling_lint_covers_the_tools_and_the_task_files(noxfile, repo_root):
+    paths = noxfile._paths("tooling")
+    assert set(paths) == {"tests", "tools", "tasks.py", "noxfile.py"}
+    assert all((repo_root / p).exists() for p in paths)
+    assert noxfile._paths("ct-seg") == ("projects/ct-seg",)
+
+
+def test_structure_session_exists_but_is_not_a_default_yet(noxfile):
+    assert callable(noxfile.structure)
+    assert "structure" not in noxfile.nox.options.sessions
 
 
 def test_import_names_follow_the_distribution_names(noxfile):

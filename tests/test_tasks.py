@@ -8,17 +8,39 @@ import sys
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.runners import Result
 
 
 class RecordingContext(Context):
-    """An invoke context that records the commands a task would run."""
+    """An invoke context that records the commands a task would run.
 
-    def __init__(self) -> None:
+    A command containing ``fail_on`` "exits" with status 3, as a failing script would.
+    """
+
+    def __init__(self, fail_on: str | None = None) -> None:
         super().__init__()
         self.commands: list[str] = []
+        self.fail_on = fail_on
 
     def run(self, command: str, **kwargs):  # noqa: ARG002 - same signature as Context.run
         self.commands.append(command)
+        failed = self.fail_on is not None and self.fail_on in command
+        return Result(command=command, exited=3 if failed else 0)
+
+
+@pytest.fixture
+def three_projects(tasks, tmp_path, monkeypatch):
+    """The tasks module pointed at a root with projects a, b and c, each with its scripts."""
+    for name in ("a", "b", "c"):
+        scripts = tmp_path / "projects" / name / "scripts"
+        scripts.mkdir(parents=True)
+        (tmp_path / "projects" / name / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\n'
+        )
+        for script in ("train", "evaluate"):
+            (scripts / f"{script}.py").write_text("")
+    monkeypatch.setattr(tasks, "ROOT", tmp_path)
+    return tasks
 
 
 def test_projects_are_discovered_from_the_projects_folder(tasks, repo_root):
@@ -87,3 +109,79 @@ def test_serve_runs_the_project_serve_script_with_its_options(tasks, repo_root):
     (command,) = context.commands
     assert str(repo_root / "projects" / "ct-seg" / "scripts" / "serve.py") in command
     assert command.endswith("--set api.host=0.0.0.0 --port 8001 --backend torch")
+
+
+def test_train_all_runs_every_project_in_turn_with_a_summary_line_each(three_projects, capsys):
+    context = RecordingContext()
+    three_projects.train(context, project="all", set_=["train.epochs=1"])
+
+    assert [c.split("/projects/")[1].split("/")[0] for c in context.commands] == ["a", "b", "c"]
+    assert all(c.endswith("--set train.epochs=1") for c in context.commands)
+    summary = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in summary] == [
+        "a: train ok",
+        "b: train ok",
+        "c: train ok",
+    ]
+
+
+def test_evaluate_all_stops_at_the_first_failure_and_names_the_project(three_projects, capsys):
+    context = RecordingContext(fail_on="/projects/b/")
+
+    with pytest.raises(Exit) as caught:
+        three_projects.evaluate(context, project="all", alias="champion")
+
+    assert caught.value.code == 3
+    assert caught.value.message == "evaluate failed for project 'b' (exit status 3)"
+    assert len(context.commands) == 2
+    assert context.commands[0].endswith("evaluate.py --alias champion")
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[1:] == [
+        "b: evaluate FAILED (evaluate failed for project 'b' (exit status 3))",
+        "c: evaluate not run",
+    ]
+    assert summary[0].startswith("a: evaluate ok (")
+
+
+def test_a_project_without_the_script_stops_all_with_its_name(three_projects, tmp_path, capsys):
+    (tmp_path / "projects" / "a" / "scripts" / "train.py").unlink()
+
+    with pytest.raises(Exit, match=r"^project 'a' has no scripts/train.py$"):
+        three_projects.train(RecordingContext(), project="all")
+
+    assert capsys.readouterr().out.splitlines()[-1] == "c: train not run"
+
+
+def test_requirements_task_rewrites_both_files_from_the_lock(tasks, demo_workspace, monkeypatch):
+    from tools.structure_check import check_requirements, read_project  # noqa: PLC0415
+
+    project = demo_workspace / "projects" / "demo-proj"
+    (project / "requirements.txt").write_text("stale\n")
+    (project / "requirements-dev.txt").unlink()
+    monkeypatch.setattr(tasks, "ROOT", demo_workspace)
+
+    tasks.requirements(RecordingContext())
+
+    assert check_requirements(demo_workspace, read_project(demo_workspace, "demo-proj")) == []
+    assert (
+        (project / "requirements.txt")
+        .read_text()
+        .startswith("# Generated from uv.lock by `uv run invoke requirements --project=demo-proj`")
+    )
+
+
+def test_check_task_prints_every_project_and_exits_1_on_problems(repo_root):
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "check"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    lines = result.stdout.splitlines()
+    projects = sorted(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
+    assert [line.split(":")[0] for line in lines if not line.startswith(" ")][:-1] == projects
+    failed = lines[-1].startswith("structure check failed")
+    assert lines[-1].startswith("structure check passed") or failed
+    assert result.returncode == (1 if failed else 0)
