@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Push a built serving image to a registry (the cluster side is kubectl/kustomize).
+set -euo pipefail
+# shellcheck source=docker/scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+    cat <<USAGE
+usage: docker/scripts/deploy.sh PROJECT --registry HOST[/PATH] [--tag TAG] [--dry-run]
+Tags medai/PROJECT:TAG-serve as REGISTRY/PROJECT:TAG and pushes it.
+USAGE
+}
+
+[[ $# -ge 1 && "$1" != "-h" && "$1" != "--help" ]] || { usage; exit 2; }
+project="$1"
+shift
+require_project "${project}"
+registry="${MEDAI_REGISTRY:-}"
+tag="$(git -C "${REPO_ROOT}" rev-parse --short HEAD 2>/dev/null || echo dev)"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --registry) registry="${2:?--registry needs a value}"; shift 2 ;;
+        --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage; die "unknown option '$1'" ;;
+    esac
+done
+[[ -n "${registry}" ]] || die "no registry: pass --registry or set MEDAI_REGISTRY"
+
+run_or_print docker tag "medai/${project}:${tag}-serve" "${registry}/${project}:${tag}"
+run_or_print docker push "${registry}/${project}:${tag}"
