@@ -14,7 +14,7 @@ require_project() {
     local name="${1:-}"
     [[ -n "${name}" ]] || die "no project given"
     [[ -f "${REPO_ROOT}/projects/${name}/pyproject.toml" ]] ||
-        die "unknown project '${name}'; known: $(cd "${REPO_ROOT}/projects" && ls -d -- */ | tr -d / | tr '\n' ' ')"
+        die "unknown project '${name}'; known: $(find "${REPO_ROOT}/projects" -mindepth 2 -maxdepth 2 -name pyproject.toml -printf '%h\n' | xargs -n1 basename | sort | tr '\n' ' ')"
 }
 
 # run_or_print CMD...: print the command; run it unless DRY_RUN=1, and only if docker exists.
