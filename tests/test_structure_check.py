@@ -15,7 +15,6 @@ from tools.structure_check import (
     check_requirements,
     format_report,
     load_task_names,
-    make_recipes,
     read_project,
 )
 
@@ -129,14 +128,21 @@ def test_makefile_targets_follow_the_tasks_that_exist(demo_workspace):
     ]
 
 
-def test_make_recipes_reads_targets_and_ignores_variables():
-    recipes = make_recipes(
-        "ROOT := ../..\n.PHONY: a b\n\na b:  ## two\n\tcd $(ROOT) && echo x\n\n# c\nc:\n\t@echo c\n"
+def test_a_makefile_that_includes_shared_targets_is_judged_by_what_make_runs(demo_workspace):
+    project = read_project(demo_workspace, DEMO)
+    shared = demo_workspace / "make" / "targets.mk"
+    shared.parent.mkdir()
+    shared.write_text(
+        "".join(f"{t}:\n\tuv run invoke {t} --project=$(PROJECT)\n" for t in sorted(DEMO_TASKS))
     )
-    assert recipes["a"] == ["cd $(ROOT) && echo x"]
-    assert recipes["b"] == recipes["a"]
-    assert recipes["c"] == ["@echo c"]
-    assert "ROOT" not in recipes
+    makefile = project.directory / "Makefile"
+    makefile.write_text(f"PROJECT := {DEMO}\ninclude ../../make/targets.mk\n")
+    assert check_makefile(project, DEMO_TASKS) == []
+
+    makefile.write_text("PROJECT := other\ninclude ../../make/targets.mk\n")
+    assert Problem(
+        "makefile", "target 'train' does not run `uv run invoke train --project=demo-proj`"
+    ) in check_makefile(project, DEMO_TASKS)
 
 
 def test_docs_must_name_real_tasks_and_this_project(demo_workspace):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -265,38 +266,45 @@ def check_requirements(
     return problems
 
 
-def make_recipes(makefile: str) -> dict[str, list[str]]:
-    """Target -> its recipe lines (tab-indented), from a simple Makefile."""
-    recipes: dict[str, list[str]] = {}
-    current: list[str] = []
-    for line in makefile.splitlines():
-        if line.startswith("\t"):
-            current.extend([line.strip()])
-            continue
-        match = _MAKE_RULE.match(line)
-        if match:
-            current = []
-            for target in match["targets"].split():
-                recipes[target] = current
-        elif line.strip() and not line.lstrip().startswith("#"):
-            current = []  # a variable assignment or directive ends the recipe
-    return recipes
+def make_dry_run(directory: Path, target: str) -> subprocess.CompletedProcess[str]:
+    """What ``make -n TARGET`` would run in ``directory`` (includes and variables resolved)."""
+    make = shutil.which("make") or "make"
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [
+            make,
+            "--no-print-directory",
+            "-n",
+            "-C",
+            str(directory),
+            target,
+            "INPUT=in",
+            "OUTPUT=out",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def check_makefile(project: Project, task_names: frozenset[str]) -> list[Problem]:
-    """Each standard target runs ``uv run invoke <target> --project=<name>``; no unknown tasks."""
+    """Each standard target runs ``uv run invoke <target> --project=<name>``; no unknown tasks.
+
+    Asks make itself (``make -n``), so a Makefile that includes the shared
+    ``make/project.mk`` is judged by what its targets really run.
+    """
     path = project.directory / "Makefile"
     if not path.is_file():
         return [Problem("makefile", "missing Makefile")]
+    if shutil.which("make") is None:
+        return [Problem("makefile", "cannot check the Makefile: `make` is not installed")]
     text = path.read_text(encoding="utf-8")
-    recipes = make_recipes(text)
     problems = []
     for target in (t for t in MAKE_TARGETS if t in task_names):
         command = f"uv run invoke {target} --project={project.name}"
-        lines = recipes.get(target)
-        if lines is None:
+        dry_run = make_dry_run(project.directory, target)
+        if dry_run.returncode != 0:
             problems.append(Problem("makefile", f"no target {target!r} (should run `{command}`)"))
-        elif not any(command in line for line in lines):
+        elif command not in dry_run.stdout:
             problems.append(Problem("makefile", f"target {target!r} does not run `{command}`"))
     problems.extend(
         Problem("makefile", problem) for problem in _command_problems(text, project, task_names)
