@@ -1,12 +1,14 @@
 """Case-level train/validation splits that are fixed by a seed and written down.
 
-Splitting by case (not by patch or slice) keeps every voxel of a patient on one side.
+Splitting by case (not by patch or slice) keeps every voxel of a patient on one side. Where
+one patient has several items (chest X-rays: many studies and views per patient), the split
+is made over patients instead, so that no patient is seen in training and again in validation.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +51,78 @@ def make_split(case_ids: Sequence[str], validation_fraction: float, seed: int) -
     validation = sorted(ids[i] for i in order[:n_validation])
     train = sorted(ids[i] for i in order[n_validation:])
     return Split(tuple(train), tuple(validation), seed, validation_fraction)
+
+
+def make_group_split(
+    item_ids: Sequence[str],
+    groups: Mapping[str, str],
+    validation_fraction: float,
+    seed: int,
+) -> Split:
+    """Split items so that all items of one group (patient) fall on the same side.
+
+    The patients are split, seeded like make_split: ``validation_fraction`` is the fraction of
+    patients (so of items only on average) sent to validation, at least one patient per side.
+
+    Args:
+        item_ids: The items to split (e.g. image paths); duplicates count once.
+        groups: The group (patient id) of every item.
+        validation_fraction: Fraction of groups for validation, in (0, 1).
+        seed: Same ids, groups, fraction and seed give the same split.
+
+    Returns:
+        The split of item ids, each side sorted.
+
+    Raises:
+        ValueError: An item without a group, fewer than two groups, or a fraction outside (0, 1).
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
+    ids = sorted(set(item_ids))
+    ungrouped = [item for item in ids if item not in groups]
+    if ungrouped:
+        raise ValueError(f"item {ungrouped[0]!r} has no group")
+    names = sorted({groups[item] for item in ids})
+    if len(names) < 2:  # noqa: PLR2004 - one group for each side at least
+        raise ValueError(f"need at least 2 groups to split, got {len(names)}")
+    n_validation = min(len(names) - 1, max(1, round(len(names) * validation_fraction)))
+    order = np.random.default_rng(seed).permutation(len(names))
+    held_out = {names[i] for i in order[:n_validation]}
+    validation = tuple(item for item in ids if groups[item] in held_out)
+    train = tuple(item for item in ids if groups[item] not in held_out)
+    return Split(train, validation, seed, validation_fraction)
+
+
+def check_no_group_leak(split: Split, groups: Mapping[str, str]) -> None:
+    """Make sure no group (patient) has items on both sides of a split.
+
+    A patient on both sides lets a model recognise the patient instead of the finding and
+    inflates validation metrics. Check any split that did not come from make_group_split
+    (a user's split file, an official dataset split).
+
+    Args:
+        split: The split to check.
+        groups: The group (patient id) of every item in the split.
+
+    Raises:
+        DatasetError: Naming the split's source and the first (sorted) group on both sides,
+            or the first item without a group. Patient ids of training datasets are the
+            dataset's pseudonyms (patient00001), never a hospital's record numbers.
+    """
+    source = Path(split.source)
+    sides: list[set[str]] = []
+    for items in (split.train, split.validation):
+        ungrouped = sorted(item for item in items if item not in groups)
+        if ungrouped:
+            raise DatasetError(source, f"item {ungrouped[0]!r} has no patient/group")
+        sides.append({groups[item] for item in items})
+    leaked = sorted(sides[0] & sides[1])
+    if leaked:
+        raise DatasetError(
+            source,
+            f"patient/group {leaked[0]!r} has items in both train and validation "
+            f"({len(leaked)} such groups); split by patient",
+        )
 
 
 def nnunet_split(path: Path, case_ids: Sequence[str], fold: int) -> Split:

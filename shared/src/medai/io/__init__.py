@@ -1,16 +1,39 @@
-"""Medical image IO: NIfTI and DICOM series in, one Volume type with a RAS+ affine out."""
+"""Medical image IO: NIfTI and DICOM series in, one Volume type with a RAS+ affine out.
+
+2D radiographs (DICOM, PNG, JPEG) come in through read_radiograph as one Radiograph type.
+"""
 
 from medai.io.dicom import read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume, write_nifti
+from medai.io.radiograph import (
+    RADIOGRAPH_MODALITIES,
+    CorruptImageError,
+    NotARadiographError,
+    Radiograph,
+    RadiographLimits,
+    TooManyPixelsError,
+    UnknownImageFormatError,
+    UnsupportedImageError,
+    read_radiograph,
+)
 from medai.io.volume import Volume
 
 __all__ = [
     "NIFTI_SUFFIXES",
+    "RADIOGRAPH_MODALITIES",
+    "CorruptImageError",
     "MedicalImageError",
+    "NotARadiographError",
+    "Radiograph",
+    "RadiographLimits",
+    "TooManyPixelsError",
+    "UnknownImageFormatError",
+    "UnsupportedImageError",
     "Volume",
     "read_dicom_series",
     "read_nifti",
+    "read_radiograph",
     "read_volume",
     "write_nifti",
 ]
