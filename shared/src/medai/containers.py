@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - replac
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the container's voice
         return EXIT_USAGE
     sys.stdout.flush()
-    os.execv(args[0], args)  # noqa: S606 - argv built above from fixed parts
+    return os.execv(args[0], args)  # noqa: S606 - argv built above; execv never returns
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 """Statistics every project reports the same way."""
 
-from medai.metrics.bootstrap import Estimate, bootstrap_ci
+from medai.metrics.bootstrap import Estimate, bootstrap_ci, bootstrap_statistic
 
-__all__ = ["Estimate", "bootstrap_ci"]
+__all__ = ["Estimate", "bootstrap_ci", "bootstrap_statistic"]

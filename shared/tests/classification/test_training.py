@@ -1,0 +1,181 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from medai.classification.export import export_checked_classifier
+from medai.classification.metrics import evaluate_classifier, macro_auroc
+from medai.classification.onnx_classifier import OnnxClassifier
+from medai.classification.training import (
+    EpochMetrics,
+    TrainConfig,
+    augmentation,
+    masked_bce_with_logits,
+    positive_weights,
+    predict_logits,
+    stack_items,
+    train_classifier,
+)
+
+LABELS = ("square", "bar")
+
+
+def _val_probabilities(run):
+    images, _ = stack_items(run.val.items, "val")
+    return torch.sigmoid(predict_logits(run.network, images)).numpy()
+
+
+def test_a_few_epochs_learn_the_easy_problem(trained):
+    assert trained.outcome.best_macro_auroc > 0.9
+    assert len(trained.outcome.history) == trained.config.epochs
+
+
+def test_every_epoch_is_reported_with_loss_lr_and_validation(trained):
+    reported = trained.epochs_reported
+
+    assert [m.epoch for m in reported] == [1, 2, 3, 4, 5]
+    assert tuple(reported) == trained.outcome.history
+    assert all(m.val_macro_auroc is not None for m in reported)
+    assert reported[0].lr == pytest.approx(trained.config.learning_rate)
+    assert reported[-1].lr < reported[0].lr
+    assert reported[-1].train_loss < reported[0].train_loss
+    assert set(reported[0].as_metrics()) == {"train_loss", "lr", "epoch_seconds", "val_auroc_macro"}
+
+
+def test_the_network_ends_with_the_best_validation_weights(trained):
+    best = trained.outcome.best_epoch
+    history = trained.outcome.history
+
+    assert history[best - 1].val_macro_auroc == trained.outcome.best_macro_auroc
+    assert trained.outcome.best_macro_auroc == max(m.val_macro_auroc for m in history)
+    assert macro_auroc(trained.val.labels, _val_probabilities(trained)) == pytest.approx(
+        trained.outcome.best_macro_auroc
+    )
+
+
+def test_the_square_cam_peaks_on_the_square(trained):
+    images, _ = stack_items(trained.val.items, "val")
+    with torch.no_grad():
+        _, cams = trained.network.exportable()(images)
+    hits, total = 0, 0
+    for index, corner in enumerate(trained.val.squares):
+        if corner is None:
+            continue
+        row, col = np.unravel_index(int(cams[index, 0].argmax()), cams.shape[-2:])
+        hits += corner[0] - 2 <= row < corner[0] + 10 and corner[1] - 2 <= col < corner[1] + 10
+        total += 1
+
+    assert total >= 8
+    assert hits / total >= 0.7
+
+
+def test_onnx_serving_of_the_trained_model_gives_the_torch_probabilities(trained, tmp_path):
+    path = export_checked_classifier(trained.network, tmp_path / "model.onnx", image_size=32)
+    classifier = OnnxClassifier(path, 32, LABELS)
+
+    outputs = classifier.predict_batch(trained.val.images)
+    served = np.array([[o.probabilities[label] for label in LABELS] for o in outputs])
+
+    assert np.allclose(served, _val_probabilities(trained), atol=1e-5)
+    report = evaluate_classifier(trained.val.labels, served, LABELS, n_resamples=50)
+    assert report.macro_auroc.mean > 0.9
+
+
+def test_same_seed_trains_identically_and_validation_follows_val_every(synthetic, network_factory):
+    train, val = synthetic(24, seed=10), synthetic(8, seed=11)
+
+    runs = []
+    for seed in (4, 4, 5):
+        network = network_factory()
+        config = TrainConfig(epochs=3, batch_size=8, val_every=2, seed=seed)
+        outcome = train_classifier(network, train.items, val.items, config=config)
+        runs.append((outcome, network.state_dict()))
+
+    (first, first_state), (again, again_state), (other, _) = runs
+    assert [m.train_loss for m in first.history] == [m.train_loss for m in again.history]
+    assert all(torch.equal(first_state[key], again_state[key]) for key in first_state)
+    assert [m.train_loss for m in other.history] != [m.train_loss for m in first.history]
+    assert [m.val_macro_auroc is not None for m in first.history] == [False, True, True]
+
+
+def test_augmentation_moves_and_changes_the_image_but_never_flips_it():
+    image = torch.zeros(1, 32, 32)
+    image[:, :, :12] = 1.0
+    transform = augmentation(32)
+    transform.set_random_state(seed=0)
+
+    outputs = [torch.as_tensor(transform(image)) for _ in range(40)]
+
+    assert all(out.shape == (1, 32, 32) for out in outputs)
+    assert all(out[..., :16].mean() > out[..., 16:].mean() + 0.3 for out in outputs)
+    assert sum(not torch.allclose(out, image) for out in outputs) > 30
+
+
+def test_positive_weights_are_negatives_over_positives_ignoring_unknowns(caplog):
+    labels = torch.tensor(
+        [[1, 0, 0], [0, 0, 0], [0, float("nan"), 0], [0, 1, 0]], dtype=torch.float32
+    )
+
+    with caplog.at_level(logging.WARNING, logger="medai.classification.training"):
+        weights = positive_weights(labels)
+
+    assert weights.tolist() == [3.0, 2.0, 1.0]
+    assert "label column 2 has 0 positive and 4 negative training images" in caplog.text
+
+
+def test_masked_loss_is_the_mean_over_known_targets_only():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    targets = torch.tensor([[1.0, float("nan")], [0.0, 1.0]])
+    weight = torch.tensor([2.0, 1.0])
+
+    loss = masked_bce_with_logits(logits, targets, weight)
+
+    known = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(targets), pos_weight=weight, reduction="none"
+    )
+    expected = (known[0, 0] + known[1, 0] + known[1, 1]) / 3
+    assert loss.item() == pytest.approx(expected.item())
+    nothing_known = torch.full((2, 2), float("nan"))
+    assert masked_bce_with_logits(logits, nothing_known, weight).item() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be at least 1, got 0"),
+        ("val_every", 0, "val_every must be at least 1, got 0"),
+        ("learning_rate", 0.0, "learning_rate must be positive"),
+        ("num_workers", -1, "must not be negative"),
+    ],
+)
+def test_train_config_refuses_values_that_cannot_train(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_inconsistent_items_are_refused_with_the_item_named(network_factory):
+    good = (np.zeros((32, 32), np.float32), np.array([1.0, 0.0], np.float32))
+    small = (np.zeros((16, 16), np.float32), np.array([1.0, 0.0], np.float32))
+    broken = (np.full((32, 32), np.nan, np.float32), np.array([1.0, 0.0], np.float32))
+
+    with pytest.raises(ValueError, match=r"train_items\[1\]: image \(16, 16\)"):
+        stack_items([good, small], "train_items")
+    with pytest.raises(ValueError, match=r"train_items\[1\]: image has non-finite values"):
+        stack_items([good, broken], "train_items")
+    with pytest.raises(ValueError, match="val_items: no images"):
+        stack_items([], "val_items")
+    with pytest.raises(ValueError, match=r"train_items\[1\]: labels must be 1 .present., 0"):
+        stack_items([good, (good[0], np.array([0.5, 1.0], np.float32))], "train_items")
+    with pytest.raises(ValueError, match="the network has 3 outputs, the items 2 labels"):
+        train_classifier(
+            network_factory(num_labels=3), [good, good], [good], config=TrainConfig(epochs=1)
+        )
+    with pytest.raises(ValueError, match="differ from validation images"):
+        train_classifier(network_factory(), [good, good], [small], config=TrainConfig(epochs=1))
+
+
+def test_epoch_metrics_leave_out_validation_when_there_was_none():
+    metrics = EpochMetrics(epoch=1, train_loss=0.5, lr=0.1, val_macro_auroc=None, seconds=2.0)
+
+    assert metrics.as_metrics() == {"train_loss": 0.5, "lr": 0.1, "epoch_seconds": 2.0}
