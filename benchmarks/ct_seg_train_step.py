@@ -1,4 +1,4 @@
-"""Time per training step: ct-seg's ``SegmentationTrainer`` against a bare MONAI/PyTorch loop.
+"""Time per training step: the kit's ``SegmentationTrainer`` against a bare MONAI/PyTorch loop.
 
 Both loops get the same network architecture and initial weights, the same optimiser,
 loss and learning rate, and the very same batches (drawn once from ct-seg's own data
@@ -25,10 +25,9 @@ import torch
 from monai.losses import DiceCELoss
 from tqdm.auto import tqdm
 
-from ct_seg import settings as config
-from ct_seg.data.dataset import dataset_split, prepare_dataset
-from ct_seg.models import build_network
-from ct_seg.training import SegmentationTrainer, _loaders
+from ct_seg.settings import BINDING, PROJECT
+from medai.segmentation.networks import build_network
+from medai.segmentation.training import SegmentationTrainer, data_loaders
 
 
 def bare_steps(
@@ -63,12 +62,11 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        settings = config.load(
+        settings = BINDING.load(
             [f"data.root={Path(scratch)}", "data.synthetic.n_cases=8"], environ={}
         )
-        dataset = prepare_dataset(settings)
-        split = dataset_split(settings, dataset)
-        loader, _ = _loaders(settings, dataset, split)
+        data = PROJECT.load_data(settings)
+        loader, _ = data_loaders(settings, data)
         batches = []
         while len(batches) < args.steps:
             batches.extend(loader)
@@ -77,7 +75,7 @@ def main() -> None:
     shape = tuple(plain[0][0].shape)
 
     torch.manual_seed(0)
-    template = build_network(settings.model, num_classes=len(dataset.labels))
+    template = build_network(settings.model, num_classes=len(data.labels))
     ours = SegmentationTrainer(copy.deepcopy(template), settings)
     bare = copy.deepcopy(template.exportable())
     lr, wd = settings.train.learning_rate, settings.train.weight_decay

@@ -52,11 +52,11 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from ct_seg import settings as config
 from ct_seg.data.synthetic import PhantomSpec, generate_phantom_case
-from ct_seg.onnx_segmenter import OnnxSegmenter
-from ct_seg.settings import CtSegSettings, InferenceSettings, PreprocessingSettings
+from ct_seg.settings import BINDING, PROJECT, CtSegSettings
 from medai.io import Volume, read_nifti, write_nifti
+from medai.segmentation.onnx_segmenter import OnnxSegmenter
+from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.serving import ModelBundle
 
 HOST = "127.0.0.1"
@@ -171,7 +171,7 @@ def train_and_materialize(root: Path) -> tuple[CtSegSettings, str, Path, float]:
     Returns:
         Settings, registered version, materialized model folder, training seconds.
     """
-    from ct_seg.training import train  # noqa: PLC0415 - torch and MONAI: setup only
+    from medai.segmentation.training import train  # noqa: PLC0415 - torch and MONAI: setup only
     from medai.serving.launch import materialize_model  # noqa: PLC0415 - imports MLflow
 
     overrides = [
@@ -183,11 +183,11 @@ def train_and_materialize(root: Path) -> tuple[CtSegSettings, str, Path, float]:
         f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
         f"evaluate.output_dir={root / 'evaluation'}",
     ]
-    settings = config.load(overrides, environ={})
+    settings = BINDING.load(overrides, environ={})
     started = time.perf_counter()
-    result = train(settings)
+    result = train(PROJECT, settings)
     seconds = time.perf_counter() - started
-    model_dir = materialize_model(settings, config.repo_root(), root / "models", ["challenger"])
+    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", ["challenger"])
     return settings, result.model_version, model_dir, seconds
 
 
@@ -561,7 +561,7 @@ def serving_venv_footprint(root: Path) -> Footprint:
     started = time.perf_counter()
     done = subprocess.run(
         [*command, "sync", "--locked", "--package", "ct-seg", "--no-dev", "--compile-bytecode"],
-        cwd=config.repo_root(),
+        cwd=BINDING.repo_root,
         env=env,
         capture_output=True,
         text=True,

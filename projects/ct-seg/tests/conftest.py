@@ -22,11 +22,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from ct_seg import settings as config
-from ct_seg.settings import CtSegSettings
+from ct_seg.settings import BINDING, PROJECT, CtSegSettings
 
 if TYPE_CHECKING:
-    from ct_seg.training import TrainingResult
+    from medai.segmentation.training import TrainingResult
 
 
 def tiny_overrides(root: Path) -> list[str]:
@@ -61,7 +60,7 @@ def _never_the_users_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.fixture
 def tiny_settings(tmp_path: Path) -> CtSegSettings:
     """Development settings pointed at ``tmp_path`` (data, MLflow store, reports)."""
-    return config.load(tiny_overrides(tmp_path), environ={})
+    return BINDING.load(tiny_overrides(tmp_path), environ={})
 
 
 def write_dicom_series(folder: Path, n_slices: int = 6, spacing_z: float = 2.0) -> Path:
@@ -105,12 +104,12 @@ class TrainedModel:
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     """Train the tiny configuration once (about half a minute) and register it."""
-    from ct_seg.training import train  # noqa: PLC0415 - heavy, only for integration tests
+    from medai.segmentation.training import train  # noqa: PLC0415 - heavy: integration only
 
     root = tmp_path_factory.mktemp("trained")
     overrides = tiny_overrides(root)
-    settings = config.load(overrides, environ={})
-    return TrainedModel(root, overrides, settings, train(settings))
+    settings = BINDING.load(overrides, environ={})
+    return TrainedModel(root, overrides, settings, train(PROJECT, settings))
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def materialized_model(trained_model: TrainedModel) -> Path:
 
     return materialize_model(
         trained_model.settings,
-        config.repo_root(),
+        BINDING.repo_root,
         trained_model.root / "models",
         ["champion", "challenger"],
     )

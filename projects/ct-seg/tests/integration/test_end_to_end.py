@@ -13,12 +13,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from ct_seg import settings as config
 from ct_seg.cli import predict_main
-from ct_seg.evaluation import evaluate
-from ct_seg.prediction import predict_to_file
-from ct_seg.training import train
+from ct_seg.settings import BINDING, PROJECT
 from medai.io import MedicalImageError, read_dicom_series, read_nifti
+from medai.segmentation.evaluation import evaluate
+from medai.segmentation.prediction import predict_to_file
+from medai.segmentation.training import train
 from medai.tracking.registry import CHAMPION, resolve_alias, set_alias
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def test_alias_resolution_prefers_champion_over_challenger(trained_model):
 
 
 def test_evaluate_reports_dice_and_hd95_with_confidence_intervals(trained_model):
-    report = evaluate(trained_model.settings)
+    report = evaluate(PROJECT, trained_model.settings)
     assert report.alias == "challenger"
     labels = {row.label for row in report.rows}
     assert labels == {"organ", "lesion"}
@@ -92,6 +92,10 @@ def test_evaluate_reports_dice_and_hd95_with_confidence_intervals(trained_model)
     assert "dice_foreground_mean" in run.data.metrics
     version = client.get_model_version("ct-seg", trained_model.result.model_version)
     assert version.tags["eval.run_id"] == report.run_id
+    assert version.tags["eval.primary_metric"] == "dice_foreground"
+    assert float(version.tags["eval.dice_foreground_mean"]) == pytest.approx(
+        report.mean_dice.mean, abs=1e-4
+    )
 
 
 def test_predict_nifti_keeps_the_input_affine_and_shape(trained_model, tmp_path):
@@ -105,7 +109,9 @@ def test_predict_nifti_keeps_the_input_affine_and_shape(trained_model, tmp_path)
     moved = tmp_path / "moved.nii.gz"
     nib.save(nib.Nifti1Image(np.asarray(image.dataobj), affine), moved)
 
-    output = predict_to_file(trained_model.settings, moved, tmp_path / "out" / "mask.nii.gz")
+    output = predict_to_file(
+        PROJECT, trained_model.settings, moved, tmp_path / "out" / "mask.nii.gz"
+    )
     mask = nib.load(output)
     assert mask.shape == image.shape
     np.testing.assert_allclose(mask.affine, read_nifti(moved).affine, atol=1e-5)
@@ -150,11 +156,11 @@ def test_failed_training_leaves_registry_and_aliases_untouched(trained_model, tm
     data[0, 0, 0] = 9
     nib.save(nib.Nifti1Image(data, label.affine, label.header), label_path)
 
-    settings = config.load([*trained_model.overrides, f"data.dataset_dir={broken}"], environ={})
+    settings = BINDING.load([*trained_model.overrides, f"data.dataset_dir={broken}"], environ={})
     client = MlflowClient(settings.tracking.uri)
     before = sorted(str(v.version) for v in client.search_model_versions("name='ct-seg'"))
     with pytest.raises(MedicalImageError, match=rf"{label_path.name}: label values \[9\]"):
-        train(settings)
+        train(PROJECT, settings)
     after = sorted(str(v.version) for v in client.search_model_versions("name='ct-seg'"))
     assert after == before
     challenger = client.get_model_version_by_alias("ct-seg", "challenger")

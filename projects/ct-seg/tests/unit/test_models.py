@@ -1,32 +1,23 @@
-"""The ct-seg network keeps its shape contract."""
+"""ct-seg's configured networks fit its patches and predict background, organ and lesion."""
 
 from __future__ import annotations
 
+import pytest
 import torch
-from monai.networks.nets import UNet
 
-from ct_seg.models import CtSegUNet, build_network
-from ct_seg.settings import ModelSettings
+from ct_seg.models.ct_seg import build_network
+from ct_seg.settings import BINDING
 
 
-def test_unet_maps_one_channel_volume_to_logits_per_class():
-    network = build_network(
-        ModelSettings(channels=(4, 8, 16), strides=(2, 2), num_res_units=1), num_classes=3
-    )
-    logits = network(torch.zeros(2, 1, 16, 24, 32))
-    assert logits.shape == (2, 3, 16, 24, 32)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_the_configured_unet_takes_one_ct_channel_and_gives_three_classes(environment, tmp_path):
+    overrides = [f"data.dataset_dir={tmp_path}"]  # production insists on a dataset folder
+    settings = BINDING.load(overrides, environ={"MEDAI_ENV": environment})
+    network = build_network(settings.model, num_classes=3)
+
     assert network.input_shape() == (-1, 1, -1, -1, -1)
     assert network.output_shape() == (-1, 3, -1, -1, -1)
-    assert network.size_divisor == 4
-
-
-def test_exported_module_is_the_bare_monai_unet_with_the_same_weights():
-    network = CtSegUNet(
-        ModelSettings(channels=(4, 8), strides=(2,), num_res_units=0), num_classes=2
-    )
-    exported = network.exportable()
-    assert type(exported) is UNet
-    example = network.example_input()
-    assert example.shape == (1, 1, 4, 4, 4)
-    network.eval()
-    torch.testing.assert_close(exported(example), network(example))
+    assert all(size % network.size_divisor == 0 for size in settings.preprocessing.patch_size)
+    small = network.example_input()
+    with torch.no_grad():
+        assert network.eval()(small).shape == (1, 3, *small.shape[2:])

@@ -104,7 +104,8 @@ def check_onnx_matches(
         The largest absolute difference over all outputs and examples.
 
     Raises:
-        OnnxExportError: If an output count or shape differs, or a value is outside
+        OnnxExportError: If ONNX Runtime cannot run an example (e.g. the graph fixed a
+            free axis), an output count or shape differs, or a value is outside
             ``atol + rtol * |torch|``; the message names the output and the difference.
     """
     if not examples:
@@ -117,7 +118,13 @@ def check_onnx_matches(
     for example in examples:
         with torch.no_grad():
             expected = [t.detach().cpu().numpy() for t in _as_tuple(network(example))]
-        actual = session.run(None, {input_name: example.detach().cpu().numpy()})
+        try:
+            actual = session.run(None, {input_name: example.detach().cpu().numpy()})
+        except Exception as exc:  # ONNX Runtime's errors derive from Exception only
+            raise OnnxExportError(
+                f"{path}: ONNX Runtime cannot run it on input {tuple(example.shape)} "
+                f"({' '.join(str(exc).split())})"
+            ) from exc
         if len(actual) != len(expected):
             raise OnnxExportError(
                 f"{path}: ONNX gives {len(actual)} outputs, torch {len(expected)}"

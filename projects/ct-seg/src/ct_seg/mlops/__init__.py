@@ -1,1 +1,1 @@
-"""MLflow tracking and registry for ct-seg, thin over ``medai.tracking``."""
+"""MLflow tracking and registry for ct-seg, thin over ``medai.tracking`` and the kit."""

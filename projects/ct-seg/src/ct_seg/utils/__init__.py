@@ -1,1 +1,1 @@
-"""Preprocessing, metrics, plots and medical helpers of ct-seg."""
+"""Preprocessing, metrics, plots and HU helpers of ct-seg, from the segmentation kit."""

@@ -1,31 +1,5 @@
-"""Small medical-domain helpers: structure volumes and display windows."""
+"""CT helpers: HU display windows (abdomen -200..300), lesion and organ volumes in ml."""
 
-from __future__ import annotations
+from medai.segmentation.measures import display_window, label_volumes_ml
 
-from collections.abc import Mapping, Sequence
-
-import numpy as np
-
-
-def label_volumes_ml(
-    mask: np.ndarray, spacing: Sequence[float], labels: Mapping[int, str]
-) -> dict[str, float]:
-    """Volume of each labelled structure in millilitres (1 ml = 1000 mm^3)."""
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    return {
-        name: float(np.count_nonzero(mask == value)) * voxel_ml
-        for value, name in labels.items()
-        if value
-    }
-
-
-def display_window(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map HU to [0, 1] for display with a clinical window (e.g. abdomen -200..300)."""
-    return np.clip((image - low) / (high - low), 0.0, 1.0)
-
-
-def most_labelled_slice(mask: np.ndarray, axis: int = 2) -> int:
-    """Index of the slice along ``axis`` with the most foreground (the middle if none)."""
-    other_axes = tuple(a for a in range(mask.ndim) if a != axis)
-    counts = np.count_nonzero(mask, axis=other_axes)
-    return int(np.argmax(counts)) if counts.any() else mask.shape[axis] // 2
+__all__ = ["display_window", "label_volumes_ml"]

@@ -1,4 +1,8 @@
-"""Sliding-window segmentation of a whole volume, returned on the input's own grid."""
+"""Sliding-window segmentation of a whole volume with torch and MONAI, on the input's grid.
+
+Training validates, evaluation scores and ``predict`` segments through this one class;
+the server's ``OnnxSegmenter`` reproduces it without torch (tested for parity).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.transforms import SpatialResample
 
-from ct_seg.settings import InferenceSettings, PreprocessingSettings
-from ct_seg.utils.preprocessing import IMAGE, inference_transforms, volume_to_metatensor
 from medai.io import Volume
+from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
+from medai.segmentation.transforms import IMAGE, inference_transforms, volume_to_metatensor
 
 
 class Segmenter:
-    """Turns a CT volume into a label map with a trained network.
+    """Turns a volume into a label map with a trained network.
 
     The network runs in the training geometry (orientation, spacing); its logits are
     resampled back to the input's grid, so the mask overlays the input voxel for voxel

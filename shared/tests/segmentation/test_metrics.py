@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ct_seg.utils.metrics import score_case
+from medai.segmentation.metrics import score_case
 
 LABELS = {0: "background", 1: "organ", 2: "lesion"}
 

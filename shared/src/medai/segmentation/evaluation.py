@@ -15,19 +15,21 @@ from pathlib import Path
 
 import mlflow
 
-from ct_seg.data.dataset import dataset_split, prepare_dataset
-from ct_seg.inference import Segmenter
-from ct_seg.mlops.experiment_tracker import project_run
-from ct_seg.mlops.model_registry import LoadedModel, load_registered_model
-from ct_seg.settings import CtSegSettings, resolve_path
-from ct_seg.utils.metrics import score_case
-from ct_seg.utils.visualization import OverlayCase, plot_overlays
-from medai.data import build_manifest
 from medai.io import read_nifti
 from medai.metrics import Estimate, bootstrap_ci
+from medai.segmentation.metrics import score_case
+from medai.segmentation.plots import OverlayCase, plot_overlays
+from medai.segmentation.project import SegmentationProject, SettingsT
+from medai.segmentation.registry import LoadedModel, load_registered_model
+from medai.segmentation.segmenter import Segmenter
+from medai.segmentation.settings import SegmentationSettings
 from medai.tracking.registry import tag_version
+from medai.tracking.runs import tracked_run
 
 LOGGER = logging.getLogger(__name__)
+
+PRIMARY_METRIC = "dice_foreground"
+"""The figure models are compared by; the registry tag ``eval.primary_metric`` names it."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,11 @@ class EvaluationReport:
     @property
     def mean_dice(self) -> Estimate:
         """Mean foreground Dice over cases and structures, with its CI."""
-        return self.summary["dice_foreground"]
+        return self.summary[PRIMARY_METRIC]
 
 
 def _summaries(
-    rows: list[CaseRow], labels: list[str], settings: CtSegSettings
+    rows: list[CaseRow], labels: list[str], settings: SegmentationSettings
 ) -> dict[str, Estimate]:
     def ci(values: list[float]) -> Estimate:
         return bootstrap_ci(
@@ -76,7 +78,7 @@ def _summaries(
     # Per-case mean over structures, so the CI resamples cases (the independent unit).
     case_ids = sorted({r.case_id for r in rows})
     case_means = [sum(r.dice for r in rows if r.case_id == c) / len(labels) for c in case_ids]
-    summary["dice_foreground"] = ci(case_means)
+    summary[PRIMARY_METRIC] = ci(case_means)
     return summary
 
 
@@ -96,13 +98,28 @@ def _write_local(
     return table, summary_path
 
 
-def evaluate(settings: CtSegSettings, alias: str | None = None) -> EvaluationReport:
-    """Evaluate the model behind ``alias`` (default champion, else challenger)."""
-    model: LoadedModel = load_registered_model(settings, alias)
-    dataset = prepare_dataset(settings)
-    split = dataset_split(settings, dataset)
-    cases = [c for c in dataset.cases if c.case_id in split.validation]
-    labels = model.labels or dataset.labels
+def _version_tags(summary: dict[str, Estimate], run_id: str) -> dict[str, str]:
+    """``eval.*`` tags for the model version: the primary metric, its mean and CI, the run."""
+    figures = summary[PRIMARY_METRIC].as_dict(PRIMARY_METRIC)
+    return {
+        "eval.primary_metric": PRIMARY_METRIC,
+        **{f"eval.{k}": f"{v:.4f}" for k, v in figures.items()},
+        "eval.run_id": run_id,
+    }
+
+
+def evaluate(
+    project: SegmentationProject[SettingsT], settings: SettingsT, alias: str | None = None
+) -> EvaluationReport:
+    """Evaluate the model behind ``alias`` (default champion, else challenger).
+
+    Writes ``<evaluate.output_dir>/<model>-v<version>/`` (per-case CSV, summary JSON,
+    overlays), logs the same to a new MLflow run and tags the model version ``eval.*``.
+    """
+    model: LoadedModel = load_registered_model(project.binding, settings, alias)
+    data = project.load_data(settings)
+    cases = data.validation_cases()
+    labels = model.labels or data.labels
     foreground = [name for value, name in labels.items() if value]
     segmenter = Segmenter(model.network, model.preprocessing, model.inference)
 
@@ -118,23 +135,24 @@ def evaluate(settings: CtSegSettings, alias: str | None = None) -> EvaluationRep
             overlays.append(OverlayCase(case.case_id, image.array, truth, prediction))
     summary = _summaries(rows, foreground, settings)
 
-    report_dir = resolve_path(settings.evaluate.output_dir) / f"{model.name}-v{model.version}"
+    output_dir = project.binding.resolve_path(settings.evaluate.output_dir)
+    report_dir = output_dir / f"{model.name}-v{model.version}"
     table, summary_path = _write_local(report_dir, rows, summary)
-    figure = plot_overlays(overlays, (model.preprocessing.hu_min, model.preprocessing.hu_max))
+    figure = plot_overlays(overlays, model.preprocessing.window)
     figure.savefig(report_dir / "overlays.png", dpi=100)
 
-    manifest = build_manifest(
-        dataset.name, dataset.root, [p for c in cases for p in (c.image, c.label)]
-    )
     tags = {
         "medai.model_name": model.name,
         "medai.model_version": model.version,
         "medai.model_alias": model.alias,
     }
-    with project_run(settings, context="evaluation", manifest=manifest, extra_tags=tags) as (
-        run,
-        _,
-    ):
+    with tracked_run(
+        settings,
+        project.binding.repo_root,
+        context="evaluation",
+        manifest=data.manifest(cases),
+        extra_tags=tags,
+    ) as (run, _):
         metrics = {}
         for key, estimate in summary.items():
             metrics.update({k: v for k, v in estimate.as_dict(key).items() if math.isfinite(v)})
@@ -147,15 +165,7 @@ def evaluate(settings: CtSegSettings, alias: str | None = None) -> EvaluationRep
         mlflow.log_artifact(str(table), artifact_path="evaluation")
         mlflow.log_artifact(str(summary_path), artifact_path="evaluation")
         mlflow.log_figure(figure, "evaluation/overlays.png")
-    tag_version(
-        model.name,
-        model.version,
-        {
-            f"eval.{k}": f"{v:.4f}"
-            for k, v in summary["dice_foreground"].as_dict("dice_foreground").items()
-        }
-        | {"eval.run_id": run.info.run_id},
-    )
+    tag_version(model.name, model.version, _version_tags(summary, run.info.run_id))
     return EvaluationReport(
         model.name, model.version, model.alias, tuple(rows), summary, report_dir, run.info.run_id
     )

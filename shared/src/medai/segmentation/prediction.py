@@ -1,4 +1,4 @@
-"""Segment one CT (a NIfTI file or a DICOM series folder) into a NIfTI mask."""
+"""Segment one volume (a NIfTI file or a DICOM series folder) into a NIfTI mask."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ct_seg.settings import CtSegSettings
 from medai.io import MedicalImageError, read_volume, write_nifti
+from medai.segmentation.project import SegmentationProject, SettingsT
 
 OUTPUT_SUFFIXES = (".nii.gz", ".nii")
 
@@ -39,7 +39,11 @@ def _reserve_partial_file(output: Path) -> Path:
 
 
 def predict_to_file(
-    settings: CtSegSettings, source: Path, output: Path, alias: str | None = None
+    project: SegmentationProject[SettingsT],
+    settings: SettingsT,
+    source: Path,
+    output: Path,
+    alias: str | None = None,
 ) -> Path:
     """Segment ``source`` with the registered model; write the mask with the input's affine.
 
@@ -52,10 +56,10 @@ def predict_to_file(
     volume = read_volume(source)
     partial = _reserve_partial_file(output)
     try:
-        from ct_seg.inference import Segmenter  # noqa: PLC0415 - heavy: torch and MONAI
-        from ct_seg.mlops.model_registry import load_registered_model  # noqa: PLC0415 - MLflow
+        from medai.segmentation.registry import load_registered_model  # noqa: PLC0415 - MLflow
+        from medai.segmentation.segmenter import Segmenter  # noqa: PLC0415 - torch and MONAI
 
-        model = load_registered_model(settings, alias)
+        model = load_registered_model(project.binding, settings, alias)
         mask = Segmenter(model.network, model.preprocessing, model.inference).segment(volume)
         write_nifti(partial, mask.astype(np.uint8), volume.affine, dtype=np.uint8)
         partial.replace(output)

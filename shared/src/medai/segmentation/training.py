@@ -1,7 +1,7 @@
-"""The ct-seg training loop and the thin layer that tracks and registers its result.
+"""The segmentation training loop and the thin layer that tracks and registers its result.
 
 ``SegmentationTrainer`` is the loop alone (benchmarked against a bare PyTorch loop);
-``train`` wires data, MLflow and the registry around it.
+``train`` wires the project's data, MLflow and the registry around it.
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ from monai.metrics import DiceMetric
 from monai.transforms import AsDiscrete
 from tqdm.auto import tqdm
 
-from ct_seg.data.dataset import dataset_split, prepare_dataset
-from ct_seg.inference import Segmenter
-from ct_seg.models import SegmentationNetwork, build_network
-from ct_seg.settings import CtSegSettings
-from ct_seg.utils.preprocessing import IMAGE, LABEL, training_transforms, validation_transforms
-from medai.data import DecathlonDataset, Split, build_manifest
 from medai.errors import find_cause
 from medai.io import MedicalImageError
+from medai.segmentation.data import SegmentationData
+from medai.segmentation.networks import SegmentationNetwork, build_network
+from medai.segmentation.project import SegmentationProject, SettingsT
+from medai.segmentation.segmenter import Segmenter
+from medai.segmentation.settings import SegmentationSettings
+from medai.segmentation.transforms import (
+    IMAGE,
+    LABEL,
+    training_transforms,
+    validation_transforms,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ class SegmentationTrainer:
     """Optimises a network with Dice + cross-entropy; validates by sliding window."""
 
     def __init__(
-        self, network: SegmentationNetwork, settings: CtSegSettings, device: str = "cpu"
+        self, network: SegmentationNetwork, settings: SegmentationSettings, device: str = "cpu"
     ) -> None:
         """Set up loss, optimiser and cosine schedule from the settings."""
         self.network = network.to(device)
@@ -125,19 +130,11 @@ class SegmentationTrainer:
 
 
 def _build_loaders(
-    settings: CtSegSettings, dataset: DecathlonDataset, split: Split
+    settings: SegmentationSettings, data: SegmentationData
 ) -> tuple[DataLoader, DataLoader]:
-    labels = list(dataset.labels)
-    train_items = [
-        {IMAGE: str(c.image), LABEL: str(c.label)}
-        for c in dataset.cases
-        if c.case_id in split.train
-    ]
-    val_items = [
-        {IMAGE: str(c.image), LABEL: str(c.label)}
-        for c in dataset.cases
-        if c.case_id in split.validation
-    ]
+    labels = list(data.labels)
+    train_items = [{IMAGE: str(c.image), LABEL: str(c.label)} for c in data.training_cases()]
+    val_items = [{IMAGE: str(c.image), LABEL: str(c.label)} for c in data.validation_cases()]
     train_ds = CacheDataset(
         train_items,
         training_transforms(settings.preprocessing, settings.train, labels),
@@ -156,12 +153,15 @@ def _build_loaders(
     return train_loader, DataLoader(val_cached, batch_size=1, num_workers=0)
 
 
-def _loaders(
-    settings: CtSegSettings, dataset: DecathlonDataset, split: Split
+def data_loaders(
+    settings: SegmentationSettings, data: SegmentationData
 ) -> tuple[DataLoader, DataLoader]:
-    """Cache the preprocessed volumes; a broken case raises its own error, not MONAI's wrapper."""
+    """Training and validation loaders over cached, preprocessed volumes.
+
+    A broken case raises its own error (naming the file), not MONAI's wrapper.
+    """
     try:
-        return _build_loaders(settings, dataset, split)
+        return _build_loaders(settings, data)
     except RuntimeError as exc:
         cause = find_cause(exc, (MedicalImageError,))
         if cause is None:
@@ -169,32 +169,33 @@ def _loaders(
         raise cause from None
 
 
-def train(settings: CtSegSettings) -> TrainingResult:
-    """Train on the configured data, track everything in MLflow, register the best model.
+def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+    """Train on the project's data, track everything in MLflow, register the best model.
 
     The registered version gets the ``challenger`` alias only after training finished;
     a crash leaves the registry exactly as it was.
     """
     import mlflow  # noqa: PLC0415 - keep config errors fast: they are raised before this import
 
-    from ct_seg.mlops.experiment_tracker import project_run  # noqa: PLC0415
-    from ct_seg.mlops.model_registry import register_trained_model  # noqa: PLC0415
-    from ct_seg.utils.visualization import plot_learning_curves  # noqa: PLC0415
+    from medai.segmentation.plots import plot_learning_curves  # noqa: PLC0415 - matplotlib
+    from medai.segmentation.registry import register_segmentation_model  # noqa: PLC0415
+    from medai.tracking.runs import tracked_run  # noqa: PLC0415
 
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
-    dataset = prepare_dataset(settings)
-    split = dataset_split(settings, dataset)
-    manifest = build_manifest(dataset.name, dataset.root, dataset.files())
-    train_loader, val_loader = _loaders(settings, dataset, split)
-    network = build_network(settings.model, num_classes=len(dataset.labels))
+    data = project.load_data(settings)
+    split = data.split
+    train_loader, val_loader = data_loaders(settings, data)
+    network = build_network(settings.model, num_classes=len(data.labels))
     trainer = SegmentationTrainer(network, settings)
-    class_names = list(dataset.foreground_labels.values())
+    class_names = list(data.dataset.foreground_labels.values())
     history = History()
     best_dice, best_epoch = -math.inf, 0
 
     with (
-        project_run(settings, context="training", manifest=manifest) as (run, lineage),
+        tracked_run(
+            settings, project.binding.repo_root, context="training", manifest=data.manifest()
+        ) as (run, lineage),
         tempfile.TemporaryDirectory() as scratch,
     ):
         mlflow.log_text(split.to_json(), "data/split.json")
@@ -248,12 +249,16 @@ def train(settings: CtSegSettings) -> TrainingResult:
         mlflow.log_figure(
             plot_learning_curves(history.train_loss, history.val_dice), "plots/learning_curves.png"
         )
-        version = register_trained_model(
+        version = register_segmentation_model(
             network,
             settings,
-            labels=dataset.labels,
-            lineage_tags={**lineage.tags(), "medai.run_id": run.info.run_id},
-            metric_tags={"best_val_dice_mean": f"{best_dice:.4f}", "best_epoch": str(best_epoch)},
+            labels=data.labels,
+            tags={
+                **lineage.tags(),
+                "medai.run_id": run.info.run_id,
+                "best_val_dice_mean": f"{best_dice:.4f}",
+                "best_epoch": str(best_epoch),
+            },
         )
     seconds = time.perf_counter() - started
     LOGGER.info(

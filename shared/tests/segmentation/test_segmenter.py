@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ct_seg.inference import Segmenter
-from ct_seg.settings import InferenceSettings, PreprocessingSettings
-from medai.io import Volume
+from medai.segmentation.segmenter import Segmenter
+from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 
 
 class ThresholdNet(torch.nn.Module):
@@ -17,15 +16,6 @@ class ThresholdNet(torch.nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         foreground = (image > 0.5).float()
         return torch.cat([1 - foreground, foreground], dim=1) * 10
-
-
-def sphere_volume(shape, affine) -> tuple[Volume, np.ndarray]:
-    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1)
-    world = grid @ affine[:3, :3].T + affine[:3, 3]
-    centre = np.asarray(shape) / 2 @ affine[:3, :3].T + affine[:3, 3]
-    inside = np.linalg.norm(world - centre, axis=-1) < 12.0
-    hu = np.where(inside, 250.0, -1000.0).astype(np.float32)
-    return Volume(hu, affine), inside
 
 
 @pytest.mark.parametrize(
@@ -41,8 +31,8 @@ def sphere_volume(shape, affine) -> tuple[Volume, np.ndarray]:
     ],
     ids=["isotropic-ras", "lps-anisotropic", "swapped-axes"],
 )
-def test_segment_returns_mask_on_the_input_grid(affine):
-    volume, truth = sphere_volume((40, 34, 22), affine)
+def test_segment_returns_mask_on_the_input_grid(affine, make_sphere):
+    volume, truth = make_sphere((40, 34, 22), affine, noise=0)
     segmenter = Segmenter(
         ThresholdNet(),
         PreprocessingSettings(patch_size=(16, 16, 16), target_spacing=(1.5, 1.5, 1.5)),
@@ -55,8 +45,8 @@ def test_segment_returns_mask_on_the_input_grid(affine):
     assert dice > 0.9, f"mask misplaced after resampling back: Dice {dice:.3f}"
 
 
-def test_segment_handles_volume_smaller_than_the_patch():
-    volume, truth = sphere_volume((10, 12, 9), np.diag([3.0, 3.0, 3.0, 1.0]))
+def test_segment_handles_volume_smaller_than_the_patch(make_sphere):
+    volume, truth = make_sphere((10, 12, 9), np.diag([3.0, 3.0, 3.0, 1.0]), noise=0)
     segmenter = Segmenter(
         ThresholdNet(),
         PreprocessingSettings(patch_size=(32, 32, 32)),

@@ -1,12 +1,14 @@
 """Segmentation with an exported ONNX network: the serving path, without torch or MONAI.
 
-``ct_seg.inference.Segmenter`` needs torch and MONAI, whose import alone takes tens of
-seconds; an inference server has to be ready in a few. ``OnnxSegmenter`` does the same
-steps with numpy, scipy and ONNX Runtime (``medai.inference``): reorient, respace,
-window HU, sliding-window logits, resample the logits back onto the input grid, argmax.
-Its masks match ``Segmenter.segment`` for the same network (tested for parity).
+``medai.segmentation.segmenter.Segmenter`` needs torch and MONAI, whose import alone takes
+tens of seconds; an inference server has to be ready in a few. ``OnnxSegmenter`` does the
+same steps with numpy, scipy and ONNX Runtime (``medai.inference``): reorient, respace,
+window the intensities, sliding-window logits, resample the logits back onto the input
+grid, argmax. Its masks match ``Segmenter.segment`` for the same network (tested for
+parity).
 
-Only ``ct_seg.settings``, ``medai.io`` and ``medai.inference`` may be imported here.
+Only ``medai.segmentation.settings``, ``medai.io`` and ``medai.inference`` may be
+imported here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
-from ct_seg.settings import InferenceSettings, PreprocessingSettings
 from medai.inference import (
     hu_window,
     reorient_to,
@@ -28,6 +29,7 @@ from medai.inference import (
     sliding_window_predict,
 )
 from medai.io import Volume
+from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 
 FloatArray = NDArray[np.float32]
 _INPUT_RANK = 5
@@ -38,7 +40,7 @@ class ModelInput:
     """A volume in the network's geometry, ready for sliding-window inference.
 
     Attributes:
-        image: ``(X, Y, Z)`` float32 HU-windowed intensities in ``[0, 1]``.
+        image: ``(X, Y, Z)`` float32 windowed intensities in ``[0, 1]``.
         affine: Voxel-to-world matrix of ``image`` (target orientation and spacing).
     """
 
@@ -47,7 +49,7 @@ class ModelInput:
 
 
 class OnnxSegmenter:
-    """Turns a CT volume into a label map with an ONNX network on ONNX Runtime (CPU).
+    """Turns a volume into a label map with an ONNX network on ONNX Runtime (CPU).
 
     The network runs in the training geometry; its logits are resampled back so the mask
     overlays the input voxel for voxel and can be saved with the input's affine.
@@ -96,10 +98,10 @@ class OnnxSegmenter:
         return np.asarray(logits, dtype=np.float32)
 
     def preprocess(self, volume: Volume) -> ModelInput:
-        """Reorient, respace (linear) and window HU exactly as the MONAI training chain does."""
+        """Reorient, respace (linear) and window exactly as the MONAI training chain does."""
         array, affine = reorient_to(volume.array, volume.affine, self.prep.orientation)
         resampled, affine = resample_to_spacing(array, affine, self.prep.target_spacing, order=1)
-        image = hu_window(resampled, self.prep.hu_min, self.prep.hu_max)
+        image = hu_window(resampled, self.prep.intensity_min, self.prep.intensity_max)
         return ModelInput(image=image, affine=affine)
 
     def model_logits(self, model_input: ModelInput) -> FloatArray:

@@ -1,0 +1,130 @@
+"""The cases a segmentation project trains and evaluates on, and where they come from.
+
+A project's data source returns ``SegmentationData``: the parsed dataset (image and
+label paths, label names) and its case-level split. ``load_or_generate`` is the usual
+source: the configured MSD / nnU-Net folder, or else the project's own sample data,
+generated once into a folder named by everything that determines its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from medai.config import ConfigError, ProjectSettings
+from medai.data import (
+    DataManifest,
+    DecathlonDataset,
+    LabelledCase,
+    Split,
+    build_manifest,
+    load_decathlon,
+    resolve_split,
+)
+from medai.project import ProjectBinding
+from medai.segmentation.settings import DecathlonDataSettings
+
+SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+_DIGEST_CHARS = 10
+
+
+@dataclass(frozen=True)
+class SegmentationData:
+    """A dataset and its case-level train/validation split."""
+
+    dataset: DecathlonDataset
+    split: Split
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Label value -> name, background (0) included."""
+        return dict(self.dataset.labels)
+
+    def training_cases(self) -> list[LabelledCase]:
+        """Cases of the training side of the split, in dataset order."""
+        return [c for c in self.dataset.cases if c.case_id in self.split.train]
+
+    def validation_cases(self) -> list[LabelledCase]:
+        """Cases of the validation side of the split, in dataset order."""
+        return [c for c in self.dataset.cases if c.case_id in self.split.validation]
+
+    def manifest(self, cases: Sequence[LabelledCase] | None = None) -> DataManifest:
+        """Hashes of the files a run reads: every file of the dataset, or of ``cases``."""
+        files = (
+            self.dataset.files()
+            if cases is None
+            else [path for case in cases for path in (case.image, case.label)]
+        )
+        return build_manifest(self.dataset.name, self.dataset.root, files)
+
+
+@dataclass(frozen=True)
+class GeneratedData:
+    """A project's sample data: how to write it and what its content depends on.
+
+    Attributes:
+        prefix: Start of the folder name under ``<data.root>/raw/``, e.g. ``synthetic-ct``.
+        key: JSON-serialisable values that determine the content (generator version,
+            seed, sizes); the folder name carries their hash, so a change makes a new folder.
+        write: Writes the dataset (MSD layout, ``dataset.json`` last) into a new folder.
+    """
+
+    prefix: str
+    key: Sequence[object]
+    write: Callable[[Path], object]
+
+    def folder(self, raw_root: Path) -> Path:
+        """``<raw_root>/<prefix>-<hash of key>``."""
+        digest = hashlib.sha256(json.dumps(list(self.key)).encode()).hexdigest()
+        return raw_root / f"{self.prefix}-{digest[:_DIGEST_CHARS]}"
+
+
+def load_or_generate(
+    binding: ProjectBinding[SettingsT],
+    settings: ProjectSettings,
+    data: DecathlonDataSettings,
+    generated: GeneratedData,
+) -> SegmentationData:
+    """The configured dataset folder, or the generated sample (written on first use).
+
+    The split is recorded under ``<data.root>/processed/<dataset folder>/split.json``
+    (a ``splits_final.json`` in the dataset folder, as nnU-Net writes it, wins).
+
+    Args:
+        binding: The project (relative paths start at its folder).
+        settings: The project's settings (seed and environment).
+        data: The project's data section.
+        generated: The sample data used when ``data.dataset_dir`` is not set.
+
+    Raises:
+        ConfigError: no ``dataset_dir`` and ``allow_synthetic`` is false (e.g. production).
+        medai.data.DatasetError: the dataset folder is incomplete or inconsistent.
+    """
+    data_root = binding.resolve_path(data.root)
+    if data.dataset_dir is not None:
+        dataset = load_decathlon(binding.resolve_path(data.dataset_dir))
+    elif not data.allow_synthetic:
+        # Checked here, where data is needed, so a production server needs no dataset.
+        raise ConfigError(
+            "data.dataset_dir",
+            None,
+            f"required in the {settings.environment!r} environment (data.allow_synthetic is "
+            "false): point it at an MSD / nnU-Net dataset folder",
+        )
+    else:
+        folder = generated.folder(data_root / "raw")
+        if not (folder / "dataset.json").is_file():
+            generated.write(folder)
+        dataset = load_decathlon(folder)
+    split = resolve_split(
+        dataset.root,
+        [case.case_id for case in dataset.cases],
+        validation_fraction=data.validation_fraction,
+        seed=settings.seed,
+        record_to=data_root / "processed" / dataset.root.name / "split.json",
+    )
+    return SegmentationData(dataset, split)

@@ -1,0 +1,143 @@
+"""Register segmentation networks and load them back by alias, with the preprocessing they need.
+
+The preprocessing and label names travel as tags on the model version, so a model
+evaluated or served later is fed exactly what it was trained on, whatever the local
+config says today. Needs torch, MONAI and MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from medai.export import OnnxGraphSpec
+from medai.project import ProjectBinding
+from medai.segmentation.networks import SegmentationNetwork
+from medai.segmentation.settings import (
+    InferenceSettings,
+    PreprocessingSettings,
+    SegmentationSettings,
+    preprocessing_of,
+)
+from medai.tracking.errors import ModelNotFoundError
+from medai.tracking.models import tensor_signature
+from medai.tracking.publish import OnnxPlan, load_registered_network, register_network
+from medai.tracking.registry import CHALLENGER, CHAMPION, resolve_alias
+from medai.tracking.store import configure_tracking
+
+PREPROCESSING_TAG = "medai.preprocessing"
+INFERENCE_TAG = "medai.inference"
+LABELS_TAG = "medai.labels"
+
+_FREE_AXES = {0: "batch", 2: "x", 3: "y", 4: "z"}
+ONNX_GRAPH = OnnxGraphSpec(
+    input_name="image",
+    output_names=("logits",),
+    dynamic_axes={"image": _FREE_AXES, "logits": _FREE_AXES},
+)
+"""``image (N, C, X, Y, Z)`` -> ``logits (N, K, X, Y, Z)``, batch and spatial sizes free."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered network with everything needed to run it."""
+
+    network: torch.nn.Module
+    name: str
+    version: str
+    alias: str
+    preprocessing: PreprocessingSettings
+    inference: InferenceSettings
+    labels: dict[int, str]
+
+
+def onnx_plan(network: SegmentationNetwork) -> OnnxPlan:
+    """Export checks on two batch sizes and two shapes (multiples of the stride product).
+
+    A graph that baked in the tracing shape is caught at registration, not in the server.
+    """
+    divisor = network.size_divisor
+    channels = network.in_channels
+    return OnnxPlan(
+        spec=ONNX_GRAPH,
+        examples=[
+            torch.randn(1, channels, *(2 * divisor,) * network.spatial_dims),
+            torch.randn(2, channels, 3 * divisor, 2 * divisor, 4 * divisor),
+        ],
+    )
+
+
+def register_segmentation_model(
+    network: SegmentationNetwork,
+    settings: SegmentationSettings,
+    *,
+    labels: Mapping[int, str],
+    tags: Mapping[str, str],
+) -> str:
+    """Log the network to the active run, register it, tag it and alias it ``challenger``.
+
+    Only the pure MONAI module is logged, so loading it needs MONAI but not the project.
+
+    Args:
+        network: The trained network.
+        settings: The run's settings (registry name, preprocessing, sliding window).
+        labels: Label value -> name, stored with the version.
+        tags: Further model-version tags (lineage, metrics).
+
+    Returns:
+        The new model version.
+    """
+    exportable = network.exportable()
+    return register_network(
+        exportable,
+        name=settings.registered_model_name(),
+        onnx_network=exportable,
+        onnx_plan=onnx_plan(network),
+        signature=tensor_signature(network.input_shape(), network.output_shape()),
+        input_example=network.example_input().numpy(),
+        tags={
+            **tags,
+            PREPROCESSING_TAG: settings.preprocessing.model_dump_json(),
+            INFERENCE_TAG: settings.inference.model_dump_json(),
+            LABELS_TAG: json.dumps({str(k): v for k, v in labels.items()}),
+        },
+    )
+
+
+def load_registered_model(
+    binding: ProjectBinding[Any], settings: SegmentationSettings, alias: str | None = None
+) -> LoadedModel:
+    """Load the version behind ``alias`` (default: champion, else challenger).
+
+    Raises:
+        ModelNotFoundError: no version behind those aliases, or one from older code.
+    """
+    configure_tracking(settings.tracking, binding.repo_root)
+    name = settings.registered_model_name()
+    found_alias, version = resolve_alias(name, [alias] if alias else [CHAMPION, CHALLENGER])
+    number = str(version.version)
+    tags = version.tags or {}
+    try:
+        preprocessing = preprocessing_of(
+            tags.get(PREPROCESSING_TAG), settings, f"{name} version {number}"
+        )
+    except ValueError as exc:
+        raise ModelNotFoundError(str(exc)) from None
+    network = load_registered_network(name, number)
+    labels = {int(k): v for k, v in json.loads(tags.get(LABELS_TAG, "{}")).items()}
+    # Sliding-window settings are a deployment choice: the current config's, not the tag's.
+    return LoadedModel(
+        network, name, number, found_alias, preprocessing, settings.inference, labels
+    )
+
+
+def load_model_version(
+    binding: ProjectBinding[Any], settings: SegmentationSettings, version: str
+) -> torch.nn.Module:
+    """Load one registered version's PyTorch network (for the torch serving backend)."""
+    configure_tracking(settings.tracking, binding.repo_root)
+    return load_registered_network(settings.registered_model_name(), version)

@@ -1,0 +1,6 @@
+"""The segmentation server's parts: model loaders, the ``/v1/predict`` route, its bodies.
+
+No torch, MONAI, MLflow or matplotlib on the ONNX path: ``app``, ``model`` (its ONNX
+loader), ``predict``, ``response`` and ``validation`` import numpy, nibabel, FastAPI and
+ONNX Runtime only; the torch backend imports the heavy stack when it is selected.
+"""

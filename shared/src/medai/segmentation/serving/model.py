@@ -1,0 +1,97 @@
+"""The model a segmentation server holds: a card for ``/v1/model`` and a ``segment`` function.
+
+One loader per ``api.backend``: ``onnx`` runs the materialized ONNX graph on ONNX
+Runtime (no torch); ``torch`` loads the same registered version with PyTorch, for
+checking the export or for GPUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medai.io import Volume
+from medai.project import ProjectBinding
+from medai.segmentation.project import SegmentationProject, SettingsT
+from medai.segmentation.settings import (
+    InferenceSettings,
+    PreprocessingSettings,
+    SegmentationSettings,
+    preprocessing_of,
+)
+from medai.serving import BundleError, ModelBundle, ModelCard
+from medai.serving.project_app import ModelLoader
+
+DEFAULT_LABELS = {0: "background"}
+
+
+@dataclass(frozen=True)
+class SegmentationServedModel:
+    """A loaded segmentation model, whatever runs it (ONNX Runtime or PyTorch)."""
+
+    card: ModelCard
+    labels: dict[int, str]
+    segment: Callable[[Volume], np.ndarray]
+
+
+def labels_of(card: ModelCard) -> dict[int, str]:
+    """Label value -> name as registered with the model (background alone when unknown)."""
+    raw = card.extra.get("labels") or {}
+    return {int(k): str(v) for k, v in raw.items()} or dict(DEFAULT_LABELS)
+
+
+def settings_from_card(
+    card: ModelCard, settings: SegmentationSettings
+) -> tuple[PreprocessingSettings, InferenceSettings]:
+    """Preprocessing as the model was trained (its card); sliding window from the config.
+
+    Geometry and intensity window are part of the model: feeding it anything else is
+    wrong. Window overlap and batch are deployment choices, tuned per server in the config.
+
+    Raises:
+        BundleError: the card's preprocessing does not fit this code (an older model).
+    """
+    try:
+        prep = preprocessing_of(
+            card.extra.get("preprocessing"), settings, f"{card.name} version {card.version}"
+        )
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    return prep, settings.inference
+
+
+def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> SegmentationServedModel:
+    """Serve the ONNX graph of a materialized model folder on ONNX Runtime."""
+    from medai.segmentation.onnx_segmenter import OnnxSegmenter  # noqa: PLC0415 - onnxruntime
+
+    bundle = ModelBundle.load(model_dir)
+    prep, inference = settings_from_card(bundle.card, settings)
+    segmenter = OnnxSegmenter(bundle.onnx_path, prep, inference)
+    return SegmentationServedModel(bundle.card, labels_of(bundle.card), segmenter.segment)
+
+
+def load_torch_model(
+    binding: ProjectBinding[SettingsT], model_dir: Path, settings: SegmentationSettings
+) -> SegmentationServedModel:
+    """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
+    from medai.segmentation.registry import load_model_version  # noqa: PLC0415 - heavy
+    from medai.segmentation.segmenter import Segmenter  # noqa: PLC0415 - torch backend only
+
+    card = ModelBundle.load(model_dir).card
+    network = load_model_version(binding, settings, card.version)
+    prep, inference = settings_from_card(card, settings)
+    return SegmentationServedModel(
+        card, labels_of(card), Segmenter(network, prep, inference).segment
+    )
+
+
+def model_loaders(project: SegmentationProject[SettingsT]) -> dict[str, ModelLoader[SettingsT]]:
+    """The project's loader per ``api.backend`` value."""
+
+    def torch_loader(model_dir: Path, settings: SettingsT) -> SegmentationServedModel:
+        return load_torch_model(project.binding, model_dir, settings)
+
+    return {"onnx": load_onnx_model, "torch": torch_loader}

@@ -1,0 +1,76 @@
+"""``POST /v1/predict``: a volume in, its label mask (NIfTI) or a JSON summary out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from medai.segmentation.project import SegmentationProject
+from medai.segmentation.serving.model import SegmentationServedModel
+from medai.segmentation.serving.response import (
+    NIFTI_GZ_MEDIA_TYPE,
+    SegmentationSummary,
+    nifti_gz_bytes,
+    summarize,
+)
+from medai.segmentation.serving.validation import volume_from_upload
+from medai.serving import ErrorResponse, ModelDep, SettingsDep
+
+FILE_HELP = (
+    "One NIfTI file (.nii or .nii.gz), or a DICOM series: one .zip of its .dcm files, "
+    "or several `file` parts, one slice each. The format is detected from the content."
+)
+
+
+async def predict(
+    model: ModelDep,
+    settings: SettingsDep,
+    file: Annotated[list[UploadFile], File(description=FILE_HELP)],
+    response_format: Annotated[
+        Literal["nifti", "json"],
+        Query(alias="format", description="nifti: the mask file; json: a summary"),
+    ] = "nifti",
+) -> Response | SegmentationSummary:
+    """Segment the uploaded volume with the served model."""
+    served = cast("SegmentationServedModel", model)  # create_app holds what load_model returned
+    volume = await volume_from_upload(file, settings)
+    mask = await run_in_threadpool(served.segment, volume)
+    if response_format == "json":
+        return summarize(mask, volume, served.labels, served.card.name, served.card.version)
+    body = await run_in_threadpool(nifti_gz_bytes, mask, volume.affine)
+    return Response(
+        content=body,
+        media_type=NIFTI_GZ_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": 'attachment; filename="mask.nii.gz"',
+            "X-Model-Name": served.card.name,
+            "X-Model-Version": served.card.version,
+        },
+    )
+
+
+def predict_router(project: SegmentationProject[Any]) -> APIRouter:
+    """The project's ``/v1`` router holding ``POST /v1/predict``."""
+    router = APIRouter(prefix="/v1", tags=["prediction"])
+    router.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        summary=f"Segment a {project.modality} volume",
+        response_model=SegmentationSummary,
+        responses={
+            200: {
+                "description": "The mask (NIfTI, gzip) on the input's grid and affine; "
+                "or, with `format=json`, a summary per structure.",
+                "content": {
+                    NIFTI_GZ_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            415: {"model": ErrorResponse, "description": "Not NIfTI, DICOM or a zip of DICOM."},
+            422: {"model": ErrorResponse, "description": "Unreadable image, wrong dimensions."},
+        },
+    )
+    return router

@@ -1,0 +1,171 @@
+"""The configuration sections every segmentation project reads, and their common base.
+
+A project subclasses ``SegmentationSettings`` and adds its ``data`` section (where its
+cases come from); everything else (geometry and intensity window, the MONAI UNet,
+optimisation, sliding window, evaluation) has one definition here. Importing this module
+needs pydantic only, so a server or a failing command never pays for torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from medai.config import ProjectSettings, Section
+
+Triple = tuple[float, float, float]
+IntTriple = tuple[int, int, int]
+
+
+class PreprocessingSettings(Section):
+    """Geometry and intensity normalisation, identical in training, evaluation and serving.
+
+    The intensity window ``[intensity_min, intensity_max]`` is mapped to ``[0, 1]`` and
+    clipped: Hounsfield units for CT, scanner units for other modalities.
+    """
+
+    orientation: str = Field(default="RAS", pattern=r"^[LR][AP][SI]$|^[LR][SI][AP]$|^[AP][LR][SI]$")
+    target_spacing: Triple = (1.5, 1.5, 1.5)
+    intensity_min: float = -200.0
+    intensity_max: float = 300.0
+    patch_size: IntTriple = (64, 64, 64)
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> PreprocessingSettings:
+        if self.intensity_min >= self.intensity_max:
+            raise ValueError(
+                f"intensity_min ({self.intensity_min}) must be below "
+                f"intensity_max ({self.intensity_max})"
+            )
+        if min(self.target_spacing) <= 0:
+            raise ValueError(f"target_spacing must be positive, got {self.target_spacing}")
+        return self
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """``(intensity_min, intensity_max)``, e.g. for display."""
+        return (self.intensity_min, self.intensity_max)
+
+
+class ModelSettings(Section):
+    """The MONAI residual UNet's shape (``model_configs/<project>.yaml``)."""
+
+    architecture: Literal["unet"] = "unet"
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    strides: tuple[int, ...] = (2, 2, 2)
+    num_res_units: int = Field(default=2, ge=0)
+    norm: Literal["batch", "instance"] = "batch"
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_stride_between_levels(self) -> ModelSettings:
+        if len(self.strides) != len(self.channels) - 1:
+            raise ValueError(
+                f"needs len(strides) == len(channels) - 1, got {len(self.strides)} strides "
+                f"for {len(self.channels)} channels"
+            )
+        return self
+
+    @property
+    def size_divisor(self) -> int:
+        """Spatial sizes the network accepts are multiples of this (the stride product)."""
+        return math.prod(self.strides)
+
+
+class TrainSettings(Section):
+    """Optimisation; every hyper-parameter lives here, none in scripts."""
+
+    epochs: int = Field(default=60, ge=1)
+    batch_size: int = Field(default=2, ge=1)
+    samples_per_volume: int = Field(default=2, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-5, ge=0)
+    val_every: int = Field(default=5, ge=1)
+    cache_rate: float = Field(default=1.0, ge=0, le=1)
+    num_workers: int = Field(default=0, ge=0)
+
+
+class InferenceSettings(Section):
+    """Sliding-window inference over volumes larger than the patch."""
+
+    sw_batch_size: int = Field(default=2, ge=1)
+    overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
+    blend_mode: Literal["constant", "gaussian"] = "gaussian"
+
+
+class EvaluateSettings(Section):
+    """Evaluation report settings."""
+
+    bootstrap_resamples: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    overlay_cases: int = Field(default=3, ge=0)
+    output_dir: Path = Path("outputs/evaluation")
+
+
+class DecathlonDataSettings(Section):
+    """Where the cases come from: an MSD / nnU-Net folder, or the project's generated sample.
+
+    Relative paths are resolved against the project folder. A project subclasses this to
+    add the settings of its own sample-data generator.
+    """
+
+    root: Path = Field(
+        default=Path("data"), description="Holds raw/ (generated data) and processed/ (splits)."
+    )
+    dataset_dir: Path | None = Field(
+        default=None, description="MSD / nnU-Net folder; null = the generated sample data."
+    )
+    allow_synthetic: bool = Field(
+        default=True, description="Fall back to generated data when no dataset_dir is set."
+    )
+    validation_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+
+
+class SegmentationSettings(ProjectSettings):
+    """Everything the segmentation kit reads; a project adds its ``data`` section."""
+
+    preprocessing: PreprocessingSettings = PreprocessingSettings()
+    model: ModelSettings = ModelSettings()
+    train: TrainSettings = TrainSettings()
+    inference: InferenceSettings = InferenceSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
+
+    @model_validator(mode="after")
+    def _patch_fits_the_network(self) -> SegmentationSettings:
+        factor = self.model.size_divisor
+        bad = [s for s in self.preprocessing.patch_size if s % factor]
+        if bad:
+            raise ValueError(
+                f"preprocessing.patch_size {self.preprocessing.patch_size} must be divisible by "
+                f"{factor} (the product of model.strides {self.model.strides})"
+            )
+        return self
+
+
+def preprocessing_of(
+    stored: str | Mapping[str, Any] | None, settings: SegmentationSettings, where: str
+) -> PreprocessingSettings:
+    """The preprocessing a model was trained with (the config's when none was stored).
+
+    Raises:
+        ValueError: the stored settings do not validate (a model from older code);
+            the message names ``where`` and says to train again.
+    """
+    if not stored:
+        return settings.preprocessing
+    kind = type(settings.preprocessing)
+    try:
+        if isinstance(stored, str):
+            return kind.model_validate_json(stored)
+        return kind.model_validate(stored)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(
+            f"{where}: its preprocessing does not fit this code ({key}: {problem['msg']}); "
+            "train it again with the current code"
+        ) from None

@@ -1,0 +1,143 @@
+"""MONAI transform chains, one definition shared by training, evaluation and prediction.
+
+Serving must see exactly what training saw, so the geometry (orientation, spacing) and
+the intensity window are built here from one config section and nowhere else (the ONNX
+server reproduces them in numpy: ``medai.segmentation.onnx_segmenter``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import (
+    Compose,
+    MapTransform,
+    Orientationd,
+    RandCropByPosNegLabeld,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    ScaleIntensityRanged,
+    Spacingd,
+    SpatialPadd,
+)
+
+from medai.io import MedicalImageError, Volume, read_nifti
+from medai.segmentation.settings import PreprocessingSettings, TrainSettings
+
+IMAGE = "image"
+LABEL = "label"
+
+
+def volume_to_metatensor(volume: Volume) -> MetaTensor:
+    """A channel-first MetaTensor carrying the volume's affine, as MONAI transforms expect."""
+    array = np.ascontiguousarray(volume.array[np.newaxis], dtype=np.float32)
+    return MetaTensor(
+        torch.from_numpy(array), affine=torch.from_numpy(volume.affine.astype(np.float64))
+    )
+
+
+class LoadCased(MapTransform):
+    """Load an image/label pair through ``medai.io`` and check they belong together.
+
+    MONAI's ``LoadImaged`` would do the reading, but its errors do not say which case is
+    broken; here every problem names the file.
+    """
+
+    def __init__(self, allowed_labels: Sequence[int]) -> None:
+        """Remember which label values the dataset declares."""
+        super().__init__(keys=[IMAGE, LABEL], allow_missing_keys=True)
+        self.allowed_labels = np.asarray(sorted(allowed_labels))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Replace the ``image`` (and ``label``) paths by MetaTensors."""
+        out = dict(data)
+        image = read_nifti(Path(out[IMAGE]))
+        out[IMAGE] = volume_to_metatensor(image)
+        if LABEL in out:
+            label_path = Path(out[LABEL])
+            label = read_nifti(label_path)
+            self._check_label(label_path, image, label)
+            out[LABEL] = volume_to_metatensor(label)
+        return out
+
+    def _check_label(self, path: Path, image: Volume, label: Volume) -> None:
+        if label.shape != image.shape:
+            raise MedicalImageError(
+                path, f"label shape {label.shape} differs from image shape {image.shape}"
+            )
+        if not np.allclose(label.affine, image.affine, atol=1e-3):
+            raise MedicalImageError(
+                path, "label affine differs from the image affine (not the same grid)"
+            )
+        values = np.unique(label.array)
+        unknown = np.setdiff1d(values, self.allowed_labels)
+        if unknown.size:
+            shown = [int(v) if float(v).is_integer() else float(v) for v in unknown[:10]]
+            raise MedicalImageError(
+                path,
+                f"label values {shown} are not declared in dataset.json "
+                f"(declared: {self.allowed_labels.tolist()})",
+            )
+
+
+def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> list[MapTransform]:
+    """Reorient, resample to the target spacing and map the intensity window to [0, 1].
+
+    Labels are resampled with nearest neighbour so they stay integer.
+    """
+    modes = ["bilinear" if key == IMAGE else "nearest" for key in keys]
+    return [
+        # labels=None: axis codes come from the MetaTensor's space (RAS for our affines).
+        Orientationd(keys=list(keys), axcodes=prep.orientation, labels=None),
+        Spacingd(keys=list(keys), pixdim=prep.target_spacing, mode=modes),
+        ScaleIntensityRanged(
+            keys=[IMAGE],
+            a_min=prep.intensity_min,
+            a_max=prep.intensity_max,
+            b_min=0.0,
+            b_max=1.0,
+            clip=True,
+        ),
+    ]
+
+
+def training_transforms(
+    prep: PreprocessingSettings, train: TrainSettings, allowed_labels: Sequence[int]
+) -> Compose:
+    """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches."""
+    keys = [IMAGE, LABEL]
+    return Compose(
+        [
+            LoadCased(allowed_labels),
+            *geometry_and_intensity(prep, keys),
+            SpatialPadd(keys=keys, spatial_size=prep.patch_size),
+            RandCropByPosNegLabeld(
+                keys=keys,
+                label_key=LABEL,
+                spatial_size=prep.patch_size,
+                pos=2,
+                neg=1,
+                num_samples=train.samples_per_volume,
+                image_key=IMAGE,
+                image_threshold=0,
+            ),
+            RandScaleIntensityd(keys=[IMAGE], factors=0.1, prob=0.5),
+            RandShiftIntensityd(keys=[IMAGE], offsets=0.05, prob=0.5),
+        ]
+    )
+
+
+def validation_transforms(prep: PreprocessingSettings, allowed_labels: Sequence[int]) -> Compose:
+    """Whole volumes, normalised like training, for sliding-window validation."""
+    keys = [IMAGE, LABEL]
+    return Compose([LoadCased(allowed_labels), *geometry_and_intensity(prep, keys)])
+
+
+def inference_transforms(prep: PreprocessingSettings) -> Compose:
+    """Image-only chain used by evaluation and prediction on an already loaded volume."""
+    return Compose(geometry_and_intensity(prep, [IMAGE]))

@@ -1,0 +1,147 @@
+"""What every project's commands share: `--set` parsing, one-line errors, the serve command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from medai.cli import (
+    EXIT_USER_ERROR,
+    command_parser,
+    load_for_command,
+    run_guarded,
+    say,
+    serve_main,
+)
+from medai.config import ConfigError, ProjectSettings
+from medai.io import MedicalImageError
+from medai.project import ProjectBinding
+
+
+@pytest.fixture
+def binding(tmp_path, monkeypatch) -> ProjectBinding[ProjectSettings]:
+    """Project ``cli-demo`` in a monorepo under ``tmp_path``; MLflow guarded into it too."""
+    monkeypatch.delenv("MEDAI_ENV", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'guard.db'}")
+    (tmp_path / "pyproject.toml").write_text("[tool.uv.workspace]\n", encoding="utf-8")
+    configs = tmp_path / "projects" / "cli-demo" / "configs"
+    configs.mkdir(parents=True)
+    (configs / "base.yaml").write_text("project: cli-demo\ndocker: {image: x}\n", encoding="utf-8")
+    for environment in ("development", "production"):
+        (configs / f"{environment}.yaml").touch()
+    return ProjectBinding(configs.parent / "src" / "cli_demo" / "__init__.py", ProjectSettings)
+
+
+@pytest.fixture
+def _restore_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_set_is_repeatable_and_alias_is_offered_only_when_asked():
+    args = command_parser("x", alias=True).parse_args(["--set", "a=1", "--set", "b.c=[2]"])
+    assert args.overrides == ["a=1", "b.c=[2]"]
+    assert args.alias is None
+    assert command_parser("x").parse_args([]).overrides == []
+    with pytest.raises(SystemExit):
+        command_parser("x").parse_args(["--alias", "champion"])
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_load_for_command_applies_overrides_and_the_logging_level(binding):
+    settings = load_for_command(binding, ["seed=7", "logging.level=WARNING"])
+    assert settings.seed == 7
+    assert logging.getLogger().level == logging.WARNING
+
+
+def test_say_prints_one_line(capsys):
+    say("wrote mask.nii.gz")
+    assert capsys.readouterr().out == "wrote mask.nii.gz\n"
+
+
+def test_a_clean_body_exits_0():
+    ran = []
+    assert run_guarded(lambda: ran.append(1)) == 0
+    assert ran == [1]
+
+
+def test_a_config_error_is_one_line_and_status_2(capsys):
+    def body():
+        raise ConfigError("--set seed=x", "seed", "not an integer")
+
+    assert run_guarded(body) == EXIT_USER_ERROR == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set seed=x")
+    assert err.count("\n") == 1
+
+
+def test_the_user_error_inside_a_wrapper_is_shown_not_the_wrapper(capsys):
+    def body():
+        inner = MedicalImageError(Path("scan.nii.gz"), "truncated gzip stream")
+        msg = "applying transform <LoadCased>"
+        raise RuntimeError(msg) from inner
+
+    assert run_guarded(body) == 2
+    assert capsys.readouterr().err == "error: scan.nii.gz: truncated gzip stream\n"
+
+
+def test_an_mlflow_error_is_a_user_error(capsys):
+    unreachable = type("MlflowException", (Exception,), {"__module__": "mlflow.exceptions"})
+
+    def body():
+        msg = "API request to http://mlflow:5000 failed"
+        raise unreachable(msg)
+
+    assert run_guarded(body) == 2
+    assert capsys.readouterr().err == "error: MLflow: API request to http://mlflow:5000 failed\n"
+
+
+def test_a_bug_keeps_its_traceback():
+    def body():
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError, match="bug"):
+        run_guarded(body)
+
+
+def test_serve_in_production_without_api_key_refuses_before_mlflow(binding, monkeypatch, capsys):
+    monkeypatch.setenv("MEDAI_ENV", "production")
+    monkeypatch.delenv("MEDAI_API_KEYS", raising=False)
+    monkeypatch.delenv("MEDAI_API_KEYS_FILE", raising=False)
+    with pytest.raises(SystemExit) as caught:
+        serve_main(binding, "cli_demo.api.main:create_app", [])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: refusing to start: production needs at least one API key "
+        "(MEDAI_API_KEYS or MEDAI_API_KEYS_FILE)\n"
+    )
+
+
+def test_serve_turns_port_into_a_config_override(binding, capsys):
+    assert serve_main(binding, "cli_demo.api.main:create_app", ["--port", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --set api.port=0: api.port: ")
+
+
+def test_serve_without_a_registered_model_names_the_aliases_it_tried(binding, tmp_path, capsys):
+    store = ["--set", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    app = "cli_demo.api.main:create_app"
+
+    assert serve_main(binding, app, store) == 2
+    assert serve_main(binding, app, [*store, "--alias", "staging", "--backend", "torch"]) == 2
+
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    both = "champion, challenger"
+    assert errors == [
+        f"error: registered model 'cli-demo' has no version with alias {both}; train one first",
+        "error: registered model 'cli-demo' has no version with alias staging; train one first",
+    ]
+
+
+def test_serve_offers_only_the_known_backends(binding):
+    with pytest.raises(SystemExit):
+        serve_main(binding, "cli_demo.api.main:create_app", ["--backend", "tensorflow"])
