@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from medai.config import ConfigError, ProjectSettings
 from medai.data import DatasetError
@@ -34,6 +34,14 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors caused by the user's config, data or registry state: one line, no traceback."""
 EXIT_USER_ERROR = 2
+
+
+class Command(Protocol):
+    """A console-script entry point: ``sys.argv[1:]`` when ``argv`` is None; the exit status."""
+
+    def __call__(self, argv: Sequence[str] | None = None) -> int:
+        """Run the command."""
+        ...
 
 
 def command_parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from medai.config.loader import (
 )
 from medai.config.sections import (
     ApiSettings,
+    DeploySettings,
     DockerSettings,
     LoggingSettings,
     ProjectSettings,
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_VARIABLE",
     "ApiSettings",
     "ConfigError",
+    "DeploySettings",
     "DockerSettings",
     "LoggingSettings",
     "ProjectSettings",

@@ -84,6 +84,21 @@ class DockerSettings(Section):
     expose_port: int = Field(default=8000, ge=1, le=65535)
 
 
+class DeploySettings(Section):
+    """The promotion gate (``invoke deploy``): when a challenger may replace the champion.
+
+    The challenger must beat the champion on the primary metric by more than
+    ``min_improvement`` (absolute), and may be worse on no other gate metric by more than
+    its tolerance, a fraction of the champion's value (``tolerances`` per metric name,
+    else ``tolerance``).
+    """
+
+    min_improvement: float = Field(default=0.0, ge=0.0)
+    tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    tolerances: dict[str, float] = Field(default_factory=dict)
+    environments: tuple[str, ...] = ("staging", "production")
+
+
 class ProjectSettings(Section):
     """Sections every project has; projects add their own (data, model, train, ...)."""
 
@@ -94,6 +109,7 @@ class ProjectSettings(Section):
     logging: LoggingSettings = LoggingSettings()
     api: ApiSettings = ApiSettings()
     docker: DockerSettings
+    deploy: DeploySettings = DeploySettings()
 
     def experiment_name(self) -> str:
         """MLflow experiment of this project."""

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from medai.cli import command_parser, load_for_command, run_guarded, say, serve_main
+from medai.cli import Command, command_parser, load_for_command, run_guarded, say, serve_main
 from medai.segmentation.project import SegmentationProject, SettingsT
-
-
-class Command(Protocol):
-    """A console-script entry point: ``sys.argv[1:]`` when ``argv`` is None; the exit status."""
-
-    def __call__(self, argv: Sequence[str] | None = None) -> int:
-        """Run the command."""
-        ...
 
 
 class Commands(NamedTuple):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 
+from medai.deployment.gate import GateMetric, GateScores
 from medai.io import read_nifti
 from medai.metrics import Estimate, bootstrap_ci
 from medai.segmentation.metrics import score_case
@@ -53,6 +54,7 @@ class EvaluationReport:
     summary: dict[str, Estimate]
     output_dir: Path
     run_id: str
+    data_digest: str = ""
 
     @property
     def mean_dice(self) -> Estimate:
@@ -109,12 +111,18 @@ def _version_tags(summary: dict[str, Estimate], run_id: str) -> dict[str, str]:
 
 
 def evaluate(
-    project: SegmentationProject[SettingsT], settings: SettingsT, alias: str | None = None
+    project: SegmentationProject[SettingsT],
+    settings: SettingsT,
+    alias: str | None = None,
+    *,
+    record: bool = True,
 ) -> EvaluationReport:
     """Evaluate the model behind ``alias`` (default champion, else challenger).
 
     Writes ``<evaluate.output_dir>/<model>-v<version>/`` (per-case CSV, summary JSON,
-    overlays), logs the same to a new MLflow run and tags the model version ``eval.*``.
+    overlays), logs the same to a new MLflow run and, when ``record``, tags the model
+    version ``eval.*`` (the deployment gate evaluates with ``record=False``: a refused
+    deployment leaves the registry as it was).
     """
     model: LoadedModel = load_registered_model(project.binding, settings, alias)
     data = project.load_data(settings)
@@ -146,11 +154,12 @@ def evaluate(
         "medai.model_version": model.version,
         "medai.model_alias": model.alias,
     }
+    manifest = data.manifest(cases)
     with tracked_run(
         settings,
         project.binding.repo_root,
         context="evaluation",
-        manifest=data.manifest(cases),
+        manifest=manifest,
         extra_tags=tags,
     ) as (run, _):
         metrics = {}
@@ -165,7 +174,26 @@ def evaluate(
         mlflow.log_artifact(str(table), artifact_path="evaluation")
         mlflow.log_artifact(str(summary_path), artifact_path="evaluation")
         mlflow.log_figure(figure, "evaluation/overlays.png")
-    tag_version(model.name, model.version, _version_tags(summary, run.info.run_id))
+    digest = manifest.digest
+    if record:
+        tags = _version_tags(summary, run.info.run_id) | {"eval.data_digest": digest}
+        tag_version(model.name, model.version, tags)
     return EvaluationReport(
-        model.name, model.version, model.alias, tuple(rows), summary, report_dir, run.info.run_id
+        model.name,
+        model.version,
+        model.alias,
+        tuple(rows),
+        summary,
+        report_dir,
+        run.info.run_id,
+        digest,
     )
+
+
+def gate_scores(report: EvaluationReport) -> GateScores:
+    """The report as the deployment gate compares it: Dice higher, HD95 lower is better."""
+    metrics = {
+        key: GateMetric(estimate.mean, higher_is_better=not key.startswith("hd95_"))
+        for key, estimate in report.summary.items()
+    }
+    return GateScores(report.model_version, PRIMARY_METRIC, metrics, report.data_digest)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Generic, TypeVar
 
+from medai.deployment.gate import GateScores
 from medai.project import ProjectBinding
 from medai.segmentation.data import SegmentationData
 from medai.segmentation.settings import SegmentationSettings
@@ -45,6 +46,12 @@ class SegmentationProject(Generic[SettingsT]):
     def load_data(self, settings: SettingsT) -> SegmentationData:
         """Run the project's data source."""
         return self.prepare_dataset(settings, self.binding)
+
+    def gate_scores(self, settings: SettingsT, alias: str) -> GateScores:
+        """Evaluate the version behind ``alias`` for the deployment gate, tagging nothing."""
+        from medai.segmentation.evaluation import evaluate, gate_scores  # noqa: PLC0415 - torch
+
+        return gate_scores(evaluate(self, settings, alias, record=False))
 
     def code_version(self) -> str:
         """The installed project package's version (``0.0.0`` when not installed)."""
