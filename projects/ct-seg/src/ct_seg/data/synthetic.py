@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +26,8 @@ import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+from medai.data.staging import staged_folder
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -571,16 +570,7 @@ def generate_phantom_dataset(
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
     root = Path(root)
-    if root.exists() and not (root.is_dir() and not any(root.iterdir())):
-        raise FileExistsError(f"{root} exists and is not an empty directory")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(root) as staging:
         _write_dataset(staging, n_cases, seed, spec, name)
-        staging.replace(root)  # atomic on one filesystem; replaces an empty directory
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("wrote %d synthetic phantom cases (seed %d) to %s", n_cases, seed, root)
     return root

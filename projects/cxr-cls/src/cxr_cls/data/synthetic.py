@@ -36,9 +36,6 @@ import csv
 import io
 import json
 import logging
-import os
-import shutil
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -53,6 +50,8 @@ from pydicom.uid import (
     generate_uid,
 )
 from scipy import ndimage
+
+from medai.data.staging import staged_folder
 
 __all__ = [
     "FINDINGS",
@@ -78,10 +77,9 @@ LABELS_FILE: Final = "labels.csv"
 STAMP_FILE: Final = "generator.json"
 """Written last; a dataset with this file and matching parameters is complete and reused."""
 
-PREVALENCE: Final = 0.3
-UNCERTAIN_FRACTION: Final = 0.05
-BLANK_NEGATIVE_FRACTION: Final = 0.3
-"""Negatives written blank ("not mentioned"), as CheXpert does, to exercise the reader."""
+# Each finding's prevalence; the share of reports that are uncertain (-1.0); the share of
+# negatives written blank ("not mentioned"), as CheXpert does, to exercise the reader.
+RATES: Final = {"prevalence": 0.3, "uncertain": 0.05, "blank_negative": 0.3}
 
 MIN_SIZE: Final = 32
 DETECTOR_MM: Final = 430.0
@@ -90,17 +88,32 @@ STORED_BITS: Final = 12
 _STORED_MAX: Final = 2**STORED_BITS - 1
 _UINT8_MAX: Final = 255
 
-# Grey levels (1 = bright) before exposure and contrast are varied per image.
-_AIR: Final = 0.03
-_SOFT_TISSUE: Final = 0.47
-_LUNG: Final = 0.19
-_MEDIASTINUM: Final = 0.64
-_FLUID: Final = 0.6
-_PNEUMOTHORAX: Final = 0.045
-# Bones, as fractions of the half-thorax width from the midline.
-_RIBS: Final = 9
-_SPINE_REACH: Final = 0.07
-_CLAVICLE_REACH: Final = 0.75
+
+@dataclass(frozen=True)
+class _Greys:
+    """Grey levels (1 = bright) of each tissue, before exposure and contrast vary per image."""
+
+    air: float
+    soft_tissue: float
+    lung: float
+    mediastinum: float
+    fluid: float
+    pneumothorax: float
+
+
+@dataclass(frozen=True)
+class _Bones:
+    """Rib count, and reaches as fractions of the half-thorax width from the midline."""
+
+    ribs: int
+    spine_reach: float
+    clavicle_reach: float
+
+
+_GREY: Final = _Greys(
+    air=0.03, soft_tissue=0.47, lung=0.19, mediastinum=0.64, fluid=0.6, pneumothorax=0.045
+)
+_BONES: Final = _Bones(ribs=9, spine_reach=0.07, clavicle_reach=0.75)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,9 +209,9 @@ def patient_folder(patient: int) -> str:
 def _draw_patient(seed: int, patient: int) -> _Patient:
     rng = np.random.default_rng([seed, patient])
     scale = float(rng.uniform(0.88, 1.04))
-    cardiomegaly = bool(rng.random() < PREVALENCE)
+    cardiomegaly = bool(rng.random() < RATES["prevalence"])
     normal_ctr, enlarged_ctr = rng.uniform(0.38, 0.48), rng.uniform(0.54, 0.64)
-    nodule = bool(rng.random() < PREVALENCE)
+    nodule = bool(rng.random() < RATES["prevalence"])
     return _Patient(
         scale=scale,
         centre=(float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.025, 0.03))),
@@ -212,17 +225,17 @@ def _draw_patient(seed: int, patient: int) -> _Patient:
         # Within the lung: across from medial (-1) to lateral (+1), down from apex (-1).
         nodule_at=(float(rng.uniform(0.1, 0.6)), float(rng.uniform(-0.55, 0.3))),
         nodule_radius=float(rng.uniform(0.027, 0.04)),
-        soft_tissue=_SOFT_TISSUE + float(rng.uniform(-0.06, 0.06)),
-        lung=_LUNG + float(rng.uniform(-0.04, 0.04)),
+        soft_tissue=_GREY.soft_tissue + float(rng.uniform(-0.06, 0.06)),
+        lung=_GREY.lung + float(rng.uniform(-0.04, 0.04)),
         body_width=float(rng.uniform(1.18, 1.32)),
     )
 
 
 def _draw_view(rng: np.random.Generator) -> _View:
-    effusion = bool(rng.random() < PREVALENCE)
+    effusion = bool(rng.random() < RATES["prevalence"])
     effusion_side = int(rng.choice([-1, 1]))
     fluid_height = float(rng.uniform(0.2, 0.4))
-    pneumothorax = bool(rng.random() < PREVALENCE)
+    pneumothorax = bool(rng.random() < RATES["prevalence"])
     return _View(
         effusion=effusion,
         effusion_side=effusion_side,
@@ -241,7 +254,7 @@ def _draw_view(rng: np.random.Generator) -> _View:
         offset=float(rng.uniform(-0.03, 0.04)),
         tilt=float(rng.uniform(-0.05, 0.05)),
         # Drawn with the rest of the view, before any pixel noise, so they do not depend on size.
-        uncertain=tuple(bool(u) for u in rng.random(len(FINDINGS)) < UNCERTAIN_FRACTION),
+        uncertain=tuple(bool(u) for u in rng.random(len(FINDINGS)) < RATES["uncertain"]),
     )
 
 
@@ -294,7 +307,7 @@ def _thorax(grid: _Grid, patient: _Patient, view: _View) -> _Thorax:
 def _paint_body(grid: _Grid, patient: _Patient, thorax: _Thorax) -> FloatImage:
     """Neck, sloping shoulders and a chest wall a little wider than the lungs."""
     cx = 0.5 + patient.centre[0]
-    image = np.full((grid.size, grid.size), _AIR, dtype=np.float32)
+    image = np.full((grid.size, grid.size), _GREY.air, dtype=np.float32)
     half_width = thorax.width / 2 * patient.body_width
     shoulder_top = thorax.top - 0.13
     slope = np.clip((thorax.top + 0.02 - grid.v) / 0.15, 0.0, 1.0) ** 1.5
@@ -344,7 +357,7 @@ def _paint_effusion(image: FloatImage, grid: _Grid, thorax: _Thorax, view: _View
     below = (grid.v > level) & (np.abs(grid.u - lx) < thorax.half_width * 1.02)
     fluid = below & (lung | (grid.v < thorax.base + 0.01) & (lateral > 0))
     edge = ndimage.gaussian_filter(fluid.astype(np.float32), 0.004 * grid.size)
-    out: FloatImage = image * (1 - edge) + np.float32(_FLUID) * edge
+    out: FloatImage = image * (1 - edge) + np.float32(_GREY.fluid) * edge
     return out
 
 
@@ -376,7 +389,7 @@ def _paint_pneumothorax(image: FloatImage, grid: _Grid, thorax: _Thorax, view: _
     upper = grid.v < ly + thorax.half_height * 0.45
     air = lung & ~collapsed & upper
     line = lung & upper & (np.abs(radius - 1.0) < 0.9 / (grid.size * min(half)) + 0.012)
-    out = np.where(air, np.float32(_PNEUMOTHORAX), image)
+    out = np.where(air, np.float32(_GREY.pneumothorax), image)
     out = np.where(line & ~air, out + np.float32(0.16), out)
     return out.astype(np.float32)
 
@@ -393,13 +406,15 @@ def _paint_mediastinum(
     heart &= grid.v < thorax.base + 0.02
     vessels = (np.abs(grid.u - cx - 0.008) < 0.055 * patient.scale) & (grid.v > thorax.top - 0.02)
     vessels &= grid.v < heart_centre[1]
-    out = np.where(heart | vessels, np.float32(_MEDIASTINUM), image)
+    out = np.where(heart | vessels, np.float32(_GREY.mediastinum), image)
     trachea = (np.abs(grid.u - cx) < 0.013 * patient.scale) & (grid.v < thorax.top + 0.12)
-    out = np.where(trachea & (out > _AIR), out - np.float32(0.16), out)
+    out = np.where(trachea & (out > _GREY.air), out - np.float32(0.16), out)
     spine = np.abs(grid.u - cx) < 0.034 * patient.scale
     # Vertebral bodies: a faint banding along the column.
     bands = 0.5 + 0.5 * np.cos(2 * np.pi * (grid.v - thorax.top) / (0.045 * patient.scale))
-    out = out + np.where(spine & (out > _AIR), np.float32(0.05) + np.float32(0.04) * bands, 0.0)
+    out = out + np.where(
+        spine & (out > _GREY.air), np.float32(0.05) + np.float32(0.04) * bands, 0.0
+    )
     return out.astype(np.float32)
 
 
@@ -410,14 +425,14 @@ def _paint_bones(image: FloatImage, grid: _Grid, patient: _Patient, thorax: _Tho
     spacing = (thorax.base - thorax.top) / 8.0
     # Every rib is the same arc shifted down by one spacing: measure the distance to the nearest.
     phase = (grid.v - thorax.top - 0.01 + 0.03 * across - 0.16 * across**2) / spacing
-    nearest = np.clip(np.rint(phase), 0, _RIBS - 1)
+    nearest = np.clip(np.rint(phase), 0, _BONES.ribs - 1)
     ribs = np.abs(phase - nearest) * spacing < 0.011 * patient.scale
     # Over the mediastinum and abdomen the ribs drown in soft tissue; show them over the lungs.
     near_lungs: Mask = ndimage.binary_dilation(thorax.lungs[0] | thorax.lungs[1], iterations=2)
-    ribs &= near_lungs & (across > _SPINE_REACH)
+    ribs &= near_lungs & (across > _BONES.spine_reach)
     clavicle_path = thorax.top + 0.03 - 0.06 * across
     clavicles = np.abs(grid.v - clavicle_path) < 0.013 * patient.scale
-    clavicles &= (across > _SPINE_REACH) & (across < _CLAVICLE_REACH)
+    clavicles &= (across > _BONES.spine_reach) & (across < _BONES.clavicle_reach)
     out: FloatImage = (image + np.float32(0.055) * ribs + np.float32(0.13) * clavicles).astype(
         np.float32
     )
@@ -558,15 +573,8 @@ def generate_dataset(
             return root
     elif root.exists() and not (root.is_dir() and not any(root.iterdir())):
         raise FileExistsError(f"{root} exists, is not empty and is not a generated dataset")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(root, replace=True) as staging:
         count = _write_dataset(staging, parameters)
-        _replace(root, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("wrote %d synthetic chest X-rays (seed %d) to %s", count, seed, root)
     return root
 
@@ -583,17 +591,6 @@ def _check(parameters: _Parameters) -> None:
         raise ValueError(f"size must be >= {MIN_SIZE}, got {parameters.size}")
     if not 0.0 <= parameters.dicom_fraction <= 1.0:
         raise ValueError(f"dicom_fraction must be in [0, 1], got {parameters.dicom_fraction}")
-
-
-def _replace(root: Path, staging: Path) -> None:
-    """Move the finished dataset into place; an old generated dataset goes only after."""
-    if not root.exists() or not any(root.iterdir()):
-        staging.replace(root)  # atomic on one filesystem; replaces an empty directory
-        return
-    retired = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-    root.replace(retired)
-    staging.replace(root)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _write_dataset(folder: Path, parameters: _Parameters) -> int:
@@ -626,7 +623,7 @@ def _write_image(patient_dir: Path, patient: int, image: int, parameters: _Param
     else:
         path = patient_dir / f"{stem}.png"
         path.write_bytes(_png_bytes(drawn.pixels))
-    blank = rng.random(len(FINDINGS)) < BLANK_NEGATIVE_FRACTION
+    blank = rng.random(len(FINDINGS)) < RATES["blank_negative"]
     cells = [
         _csv_value(value, leave_blank=leave_blank)
         for value, leave_blank in zip(drawn.reported, blank, strict=True)
