@@ -4,6 +4,7 @@
     uv run invoke train --project=ct-seg --set train.epochs=2
     uv run invoke test --project=all
     uv run invoke check              # every project against the standard layout
+    uv run invoke new --project=mri-seg --kind=segmentation   # a new project from template/
 
 Tasks delegate: checks go through nox (same venvs as CI), project work through the
 project's own ``scripts/`` entry points, repo checks and reports to ``tools/``.
@@ -11,15 +12,21 @@ project's own ``scripts/`` entry points, repo checks and reports to ``tools/``.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import re
 import shlex
+import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
-from tools.requirements import ExportError, write_requirements
+from tools.requirements import ExportError, uv_command, write_requirements
 from tools.structure_check import check_projects, format_report, load_task_names, read_project
 
 ROOT = Path(__file__).resolve().parent
@@ -256,3 +263,298 @@ def report(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
         print(registry_report(ROOT, packages))  # noqa: T201 - the task's report
     except ReportError as exc:
         raise Exit(f"error: {exc}", code=2) from None
+
+
+# ----------------------------------------------------------------------------- the template
+
+TEMPLATE_PATHS = ("copier.yml", "template")
+"""What `copier` renders from: the questions at the root, the files under template/."""
+KINDS = ("segmentation", "classification")
+READY_KINDS = frozenset({"segmentation"})
+"""Kinds whose project files the template renders in full today."""
+PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+MAX_NAME_LENGTH = 24
+RESERVED_NAMES = frozenset(
+    {ALL, *NON_PROJECT_TARGETS, "medai", "template", "projects", "tests", "tools", "docs"}
+)
+"""Names a project cannot take: task targets, the shared library and repo folders."""
+REGISTERED_FILES = ("pyproject.toml", "uv.lock")
+"""Root files `uv add` changes when it registers a project."""
+
+
+def check_new_project_name(root: Path, name: str) -> None:
+    """Refuse a name that is malformed, reserved, taken, or shadows an installed package.
+
+    Raises:
+        Exit: with status 2 and a one-line message saying what is wrong and what would do.
+    """
+    if not PROJECT_NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
+        raise Exit(
+            f"project name {name!r}: use lower-case letters and digits, words joined by "
+            f"dashes, at most {MAX_NAME_LENGTH} characters (e.g. mri-seg)",
+            code=2,
+        )
+    if name in RESERVED_NAMES:
+        raise Exit(f"project name {name!r} is reserved; reserved: {sorted(RESERVED_NAMES)}", code=2)
+    folder = root / "projects" / name
+    if folder.exists():
+        raise Exit(f"projects/{name} exists already; choose another name", code=2)
+    package = name.replace("-", "_")
+    if importlib.util.find_spec(package) is not None:
+        raise Exit(
+            f"project name {name!r}: its import name {package!r} is taken by an installed "
+            "package; choose another name",
+            code=2,
+        )
+
+
+def _git(root: Path, *args: str) -> str:
+    """Run git in ``root``; its stdout, stripped.
+
+    Raises:
+        Exit: git failed (status 2), with git's first line.
+    """
+    result = subprocess.run(  # noqa: S603 - fixed git argv
+        ["git", *args],  # noqa: S607 - git from PATH, as every developer runs it
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        raise Exit(f"git {' '.join(args)} failed: {lines[0]}", code=2)
+    return result.stdout.strip()
+
+
+def template_commit(root: Path) -> str:
+    """HEAD's commit, which the template is rendered from; refuses uncommitted template edits.
+
+    A commit SHA, never "HEAD": given a ref to a dirty tree, copier renders a temporary
+    commit of the uncommitted files and records its hash, which exists in no clone, so
+    the project could never be updated from it.
+
+    Raises:
+        Exit: the template has uncommitted changes (status 2).
+    """
+    dirty = _git(root, "status", "--porcelain", "--", *TEMPLATE_PATHS)
+    if dirty:
+        files = ", ".join(line.split(maxsplit=1)[-1] for line in dirty.splitlines())
+        raise Exit(f"commit the template first; uncommitted: {files}", code=2)
+    return _git(root, "rev-parse", "HEAD")
+
+
+@contextlib.contextmanager
+def undone_on_failure(root: Path, name: str) -> Iterator[None]:
+    """Leave nothing half-made: on any failure remove the project and restore the root files.
+
+    The folder ``projects/<name>`` is removed, and ``pyproject.toml`` and ``uv.lock`` get
+    back their bytes from before (a file that did not exist is removed again), so a
+    failed ``invoke new`` leaves no project that is half-registered in the workspace.
+    """
+    saved = {
+        root / relative: (root / relative).read_bytes() if (root / relative).is_file() else None
+        for relative in REGISTERED_FILES
+    }
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(root / "projects" / name, ignore_errors=True)
+        for path, content in saved.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)
+        raise
+
+
+def _run(argv: list[str], root: Path, what: str) -> None:
+    """Run a step of ``invoke new`` / ``update-template``.
+
+    Raises:
+        Exit: the step failed, naming it and its last line of output.
+    """
+    result = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise Exit(f"{what} failed: {failure_summary(result)}", code=result.returncode or 1)
+
+
+def failure_summary(result: subprocess.CompletedProcess[str]) -> str:
+    """One line from a failed tool's output: its ``error:``/``cause:`` lines, else its last."""
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith(("error:", "cause:"))]
+    if reasons:
+        return "; ".join(reasons[:2])
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def tidy_imports(root: Path, name: str) -> None:
+    """Sort imports and format the rendered code.
+
+    The template writes the project's own imports before ``medai``'s, as isort wants
+    for names that sort before "medai"; ruff puts them in place for the others.
+    """
+    folder = str(root / "projects" / name)
+    ruff = [sys.executable, "-m", "ruff"]
+    _run([*ruff, "check", "--fix", "--select", "I", "--quiet", folder], root, "ruff (imports)")
+    _run([*ruff, "format", "--quiet", folder], root, "ruff format")
+
+
+def render_project(root: Path, name: str, answers: dict[str, str], commit: str) -> None:
+    """Render ``template/`` at ``commit`` into ``projects/<name>`` (copier's Python API).
+
+    ``answers`` are copier's answers besides the name; empty ones take their default.
+
+    Runs from the repo root with the template path ".", which copier records as
+    ``_src_path`` in the project's ``.copier-answers.yml``: relative to the repo root,
+    so ``copier update`` works from any clone.
+
+    Raises:
+        Exit: copier refused an answer (status 2).
+    """
+    import copier  # noqa: PLC0415 - only these tasks need it
+
+    try:
+        with contextlib.chdir(root):
+            copier.run_copy(
+                ".",
+                Path("projects") / name,
+                data={"project_name": name, **{k: v for k, v in answers.items() if v}},
+                defaults=True,
+                vcs_ref=commit,
+                unsafe=False,  # the template runs no tasks, migrations or extensions
+                quiet=True,
+            )
+    except ValueError as exc:  # copier's validation errors
+        raise Exit(f"template: {str(exc).strip().splitlines()[0]}", code=2) from None
+
+
+@task(
+    help={
+        "project": "the new project's folder name under projects/ (e.g. mri-seg)",
+        "kind": f"what the model does: {' or '.join(KINDS)} (default segmentation)",
+        "modality": "imaging modality for help texts and API docs (default: CT / radiograph)",
+    }
+)
+def new(c: Context, project: str, kind: str = "segmentation", modality: str = "") -> None:  # noqa: ARG001
+    """Create projects/NAME from the template, register it in the workspace, write requirements.
+
+    Renders the committed template (copier), adds "NAME[train]" to the root dependencies
+    and uv.lock (uv add), tidies imports and writes requirements*.txt. Any failure removes
+    the folder and restores pyproject.toml and uv.lock.
+    """
+    check_new_project_name(ROOT, project)
+    if kind not in KINDS:
+        raise Exit(f"unknown kind {kind!r}; known: {', '.join(KINDS)}", code=2)
+    if kind not in READY_KINDS:
+        raise Exit(f"{kind} template not available yet", code=2)
+    commit = template_commit(ROOT)
+    with undone_on_failure(ROOT, project):
+        render_project(ROOT, project, {"kind": kind, "modality": modality}, commit)
+        _run([*uv_command(), "add", "--no-sync", "--quiet", f"{project}[train]"], ROOT, "uv add")
+        tidy_imports(ROOT, project)
+        try:
+            write_requirements(ROOT, project, project)
+        except ExportError as exc:
+            raise Exit(str(exc), code=2) from None
+    print(  # noqa: T201 - the task's report
+        f"created projects/{project} ({kind}) from template commit {commit[:12]}; registered "
+        f'"{project}[train]" in pyproject.toml and uv.lock; wrote requirements*.txt\n'
+        "next:\n"
+        f"  uv run nox -s tests -- {project}\n"
+        f"  uv run invoke train --project={project}\n"
+        f"  uv run invoke check --project={project}\n"
+        f"  git add projects/{project} pyproject.toml uv.lock && git commit"
+    )
+
+
+def _recorded_commit(answers: Path) -> str:
+    """The ``_commit`` of a ``.copier-answers.yml`` (empty when there is none)."""
+    for line in answers.read_text(encoding="utf-8").splitlines():
+        if line.startswith("_commit:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""
+
+
+def _check_updatable(root: Path, name: str) -> None:
+    """The project has answers pointing at a commit with the template, and no local changes.
+
+    Raises:
+        Exit: status 2, naming what to do.
+    """
+    answers = root / "projects" / name / ".copier-answers.yml"
+    if not answers.is_file():
+        raise Exit(
+            f"projects/{name} has no .copier-answers.yml: it was not made from the template",
+            code=2,
+        )
+    recorded = _recorded_commit(answers)
+    listed = subprocess.run(  # noqa: S603 - fixed git argv
+        ["git", "cat-file", "-e", f"{recorded}:copier.yml"],  # noqa: S607
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if not recorded or listed.returncode != 0:
+        raise Exit(
+            f"projects/{name}/.copier-answers.yml: _commit {recorded or '(none)'} has no "
+            "copier.yml in this clone; set _commit to the template commit the project was last "
+            "in step with",
+            code=2,
+        )
+    if _git(root, "status", "--porcelain", "--", f"projects/{name}"):
+        raise Exit(f"projects/{name} has uncommitted changes; commit them first", code=2)
+    unmerged = _git(root, "diff", "--name-only", "--diff-filter=U")
+    if unmerged:
+        first = unmerged.splitlines()[0]
+        raise Exit(f"resolve the unmerged files first (git add them), e.g. {first}", code=2)
+
+
+@task(help={"project": "project folder under projects/, or 'all'"})
+def update_template(c: Context, project: str) -> None:  # noqa: ARG001 - invoke passes it
+    """Merge the template's changes since a project was made into it (copier update).
+
+    The project must be committed; conflicts are left inline (<<<<<<< before updating).
+    When the project's pyproject.toml changed, uv.lock and its requirements are redone.
+    """
+    names = resolve_projects(project, allow_all=True)
+    if project == ALL:
+        made = [n for n in names if (ROOT / "projects" / n / ".copier-answers.yml").is_file()]
+        for name in sorted(set(names) - set(made)):
+            print(f"{name}: skipped (no .copier-answers.yml: not made from the template)")  # noqa: T201
+        names = made
+    commit = template_commit(ROOT)
+    for name in names:
+        _check_updatable(ROOT, name)
+    import copier  # noqa: PLC0415 - only these tasks need it
+
+    for done, name in enumerate(names, start=1):
+        with contextlib.chdir(ROOT):
+            copier.run_update(
+                Path("projects") / name,
+                defaults=True,
+                overwrite=True,
+                vcs_ref=commit,
+                unsafe=False,
+                quiet=True,
+                conflict="inline",
+            )
+        conflicted = _git(ROOT, "diff", "--name-only", "--diff-filter=U", "--", f"projects/{name}")
+        if conflicted:
+            # copier diffs the whole repo's index: no other project until these are resolved.
+            left = names[done:]
+            rest = f"; then update-template again for {', '.join(left)}" if left else ""
+            files = conflicted.replace("\n", ", ")
+            raise Exit(
+                f"{name}: conflicts with template commit {commit[:12]} in {files}: resolve the "
+                f"<<<<<<< markers, git add, uv lock if pyproject.toml changed, commit{rest}",
+                code=1,
+            )
+        tidy_imports(ROOT, name)
+        if _git(ROOT, "status", "--porcelain", "--", f"projects/{name}/pyproject.toml"):
+            _run([*uv_command(), "lock", "--quiet"], ROOT, "uv lock")
+            try:
+                write_requirements(ROOT, name, read_project(ROOT, name).distribution)
+            except ExportError as exc:
+                raise Exit(str(exc), code=2) from None
+        print(f"{name}: updated to template commit {commit[:12]}; merged")  # noqa: T201

@@ -1,0 +1,6 @@
+"""ct-seg's promotion gate and rollback (``scripts/deploy.py``): medai's."""
+
+from ct_seg.settings import PROJECT
+from medai.deployment import deployment_commands
+
+deploy_main, rollback_main = deployment_commands(PROJECT)

@@ -1,0 +1,271 @@
+"""`invoke new` / `invoke update-template`: names are checked, failures leave nothing behind.
+
+The unit tests call the helpers of tasks.py on throwaway folders; the integration test
+renders a project with the real template into a temporary clone of this repo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+from tools.structure_check import check_projects, format_report, load_task_names
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Mri-Seg", "mri_seg", "-mri", "mri-", "mri--seg", "9mri", "mri seg", "a" * 25],
+)
+def test_malformed_names_are_refused_with_the_rule(tasks, tmp_path, name):
+    with pytest.raises(Exit) as caught:
+        tasks.check_new_project_name(tmp_path, name)
+    assert caught.value.code == 2
+    assert str(caught.value.message).startswith(f"project name {name!r}: use lower-case letters")
+
+
+@pytest.mark.parametrize("name", ["shared", "tooling", "all", "medai", "template"])
+def test_reserved_names_are_refused(tasks, tmp_path, name):
+    with pytest.raises(Exit, match=rf"^project name '{name}' is reserved"):
+        tasks.check_new_project_name(tmp_path, name)
+
+
+def test_an_existing_project_folder_is_refused(tasks, tmp_path):
+    (tmp_path / "projects" / "mri-seg").mkdir(parents=True)
+    with pytest.raises(Exit, match=r"^projects/mri-seg exists already"):
+        tasks.check_new_project_name(tmp_path, "mri-seg")
+
+
+def test_a_name_whose_import_name_an_installed_package_owns_is_refused(tasks, tmp_path):
+    with pytest.raises(Exit, match=r"its import name 'numpy' is taken by an installed package"):
+        tasks.check_new_project_name(tmp_path, "numpy")
+
+
+def test_a_free_well_formed_name_passes(tasks, tmp_path):
+    (tmp_path / "projects" / "ct-seg").mkdir(parents=True)
+    assert tasks.check_new_project_name(tmp_path, "mri-seg2") is None
+
+
+def _root_with_registry(root: Path) -> dict[str, bytes]:
+    (root / "projects").mkdir(parents=True)
+    files = {"pyproject.toml": b'dependencies = ["a"]\n', "uv.lock": b"version = 1\n"}
+    for name, content in files.items():
+        (root / name).write_bytes(content)
+    return files
+
+
+def _half_register(tasks, root: Path, failure: BaseException) -> None:
+    """What a failing ``invoke new`` may leave: a folder, an edited pyproject, no lock."""
+    with tasks.undone_on_failure(root, "x"):
+        (root / "projects" / "x" / "src").mkdir(parents=True)
+        (root / "pyproject.toml").write_bytes(b'dependencies = ["a", "x[train]"]\n')
+        (root / "uv.lock").unlink(missing_ok=True)
+        raise failure
+
+
+def test_a_failure_removes_the_project_and_restores_pyproject_and_lock(tasks, tmp_path):
+    before = _root_with_registry(tmp_path)
+    with pytest.raises(RuntimeError, match="uv add broke"):
+        _half_register(tasks, tmp_path, RuntimeError("uv add broke"))
+    assert not (tmp_path / "projects" / "x").exists()
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+def _interrupted_while_locking(tasks, root: Path) -> None:
+    with tasks.undone_on_failure(root, "x"):
+        (root / "projects" / "x").mkdir()
+        (root / "uv.lock").write_bytes(b"half-written")
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_is_undone_too_and_a_lock_made_midway_is_removed(tasks, tmp_path):
+    (tmp_path / "projects").mkdir()
+    (tmp_path / "pyproject.toml").write_bytes(b"[project]\n")
+    with pytest.raises(KeyboardInterrupt):
+        _interrupted_while_locking(tasks, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["projects", "pyproject.toml"]
+    assert not any((tmp_path / "projects").iterdir())
+
+
+def test_success_keeps_everything(tasks, tmp_path):
+    _root_with_registry(tmp_path)
+    with tasks.undone_on_failure(tmp_path, "x"):
+        (tmp_path / "projects" / "x").mkdir()
+        (tmp_path / "uv.lock").write_bytes(b"version = 2\n")
+    assert (tmp_path / "projects" / "x").is_dir()
+    assert (tmp_path / "uv.lock").read_bytes() == b"version = 2\n"
+
+
+def test_unknown_and_unready_kinds_stop_before_anything_is_written(tasks, repo_root):
+    with pytest.raises(Exit, match=r"^unknown kind 'detection'; known: segmentation, classif"):
+        tasks.new(Context(), project="new-probe", kind="detection")
+    for kind in sorted(set(tasks.KINDS) - tasks.READY_KINDS):
+        with pytest.raises(Exit, match=rf"^{kind} template not available yet$"):
+            tasks.new(Context(), project="new-probe", kind=kind)
+    assert not (repo_root / "projects" / "new-probe").exists()
+
+
+def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines(tasks):
+    uv = subprocess.CompletedProcess(
+        ["uv"],
+        1,
+        stdout="",
+        stderr="error: Failed to add dependencies\n  cause: No solution found\n\nhint: --frozen\n",
+    )
+    expected = "error: Failed to add dependencies; cause: No solution found"
+    assert tasks.failure_summary(uv) == expected
+    plain = subprocess.CompletedProcess(["ruff"], 2, stdout="checked\nbroken file\n", stderr="")
+    assert tasks.failure_summary(plain) == "broken file"
+
+
+@pytest.fixture
+def git_repo(tmp_path, monkeypatch, git) -> Path:
+    """An empty git repo whose git config is this test's alone."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    return root
+
+
+def test_an_uncommitted_template_is_refused_and_a_clean_one_gives_the_head_sha(
+    tasks, git_repo, git
+):
+    (git_repo / "copier.yml").write_text("_subdirectory: template\n")
+    (git_repo / "template").mkdir()
+    (git_repo / "template" / "README.md.jinja").write_text("# {{ project_name }}\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "template")
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    assert tasks.template_commit(git_repo) == head
+
+    (git_repo / "template" / "README.md.jinja").write_text("# changed\n")
+    (git_repo / "unrelated.txt").write_text("not the template\n")
+    with pytest.raises(Exit, match=r"^commit the template first; uncommitted: template/README"):
+        tasks.template_commit(git_repo)
+
+
+def test_update_needs_answers_that_point_at_a_commit_with_the_template(tasks, git_repo, git):
+    project = git_repo / "projects" / "p"
+    project.mkdir(parents=True)
+    (project / "README.md").write_text("# p\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "no template yet")
+    with pytest.raises(Exit, match=r"^projects/p has no \.copier-answers\.yml"):
+        tasks._check_updatable(git_repo, "p")
+
+    old = git(git_repo, "rev-parse", "--short", "HEAD").strip()
+    (project / ".copier-answers.yml").write_text(f"_commit: {old}\n_src_path: .\n")
+    with pytest.raises(Exit, match=rf"_commit {old} has no copier.yml in this clone"):
+        tasks._check_updatable(git_repo, "p")
+
+    (git_repo / "copier.yml").write_text("_subdirectory: template\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "template")
+    new = git(git_repo, "rev-parse", "--short", "HEAD").strip()
+    (project / ".copier-answers.yml").write_text(f"_commit: {new}\n_src_path: .\n")
+    with pytest.raises(Exit, match=r"^projects/p has uncommitted changes; commit them first"):
+        tasks._check_updatable(git_repo, "p")
+    git(git_repo, "commit", "-qam", "answers")
+    assert tasks._check_updatable(git_repo, "p") is None
+
+
+# ----------------------------------------------------------------------------- a real render
+
+TEMPLATE_FILES = ("copier.yml", "template", "tasks.py")
+"""What is copied from this work tree into the clone (committed or not)."""
+
+
+@pytest.fixture
+def repo_clone(repo_root, tmp_path, git) -> Path:
+    """A clone of this repo's HEAD with the work tree's template and tasks.py committed in it."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-hardlinks", str(repo_root), str(clone))
+    for name in TEMPLATE_FILES:
+        source, target = repo_root / name, clone / name
+        if source.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)
+    git(clone, "add", "-A", *TEMPLATE_FILES)
+    git(clone, "commit", "-q", "--allow-empty", "-m", "the template under test")
+    return clone
+
+
+def _invoke(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDAI_", "VIRTUAL_ENV"))}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.integration
+def test_new_renders_a_project_that_passes_the_structure_check(repo_clone, git):
+    created = _invoke(repo_clone, "new", "--project=probe-seg", "--kind=segmentation")
+    assert created.returncode == 0, created.stderr[-2000:]
+    assert "uv run nox -s tests -- probe-seg" in created.stdout
+
+    project = repo_clone / "projects" / "probe-seg"
+    answers = (project / ".copier-answers.yml").read_text()
+    head = git(repo_clone, "rev-parse", "--short", "HEAD").strip()
+    assert f"_commit: {head}" in answers
+    assert "_src_path: ." in answers
+    assert "kind: segmentation" in answers
+    dockerfile = project / "docker" / "Dockerfile"
+    assert dockerfile.readlink() == Path("../../../docker/Dockerfile.project")
+    assert dockerfile.resolve() == repo_clone / "docker" / "Dockerfile.project"
+    assert os.access(project / "scripts" / "setup" / "install_dependencies.sh", os.X_OK)
+    root_pyproject = (repo_clone / "pyproject.toml").read_text()
+    assert '"probe-seg[train]"' in root_pyproject
+    assert "probe-seg = { workspace = true }" in root_pyproject
+    assert 'name = "probe-seg"' in (repo_clone / "uv.lock").read_text()
+
+    git(repo_clone, "add", "-A")
+    tracked = git(repo_clone, "ls-files", "projects/probe-seg").split()
+    assert "projects/probe-seg/src/probe_seg/data/dataset.py" in tracked  # not git-ignored
+    assert "projects/probe-seg/docker/Dockerfile" in tracked
+
+    results = check_projects(
+        repo_clone, ["probe-seg"], task_names=load_task_names(repo_clone)
+    )  # includes loading its settings in development and production
+    assert results == {"probe-seg": []}, format_report(results)
+
+    again = _invoke(repo_clone, "new", "--project=probe-seg")
+    assert again.returncode == 2
+    assert "projects/probe-seg exists already" in again.stderr
+
+
+@pytest.mark.integration
+def test_update_template_merges_a_template_change_and_keeps_the_projects_own_edit(repo_clone, git):
+    assert _invoke(repo_clone, "new", "--project=probe-seg").returncode == 0
+    readme = repo_clone / "projects" / "probe-seg" / "README.md"
+    readme.write_text(readme.read_text().replace("# probe-seg\n", "# probe-seg\n\nOwned by QA.\n"))
+    git(repo_clone, "add", "-A")
+    git(repo_clone, "commit", "-qm", "probe-seg, with its own README line")
+    template_readme = repo_clone / "template" / "README.md.jinja"
+    template_readme.write_text(template_readme.read_text() + "\nTemplate footer.\n")
+    git(repo_clone, "commit", "-qam", "template: README footer")
+
+    updated = _invoke(repo_clone, "update-template", "--project=probe-seg")
+
+    assert updated.returncode == 0, updated.stderr[-2000:]
+    assert "probe-seg: updated to template commit" in updated.stdout
+    assert "merged" in updated.stdout
+    text = readme.read_text()
+    assert "Owned by QA." in text
+    assert text.endswith("Template footer.\n")
+    head = git(repo_clone, "rev-parse", "--short", "HEAD").strip()
+    assert f"_commit: {head}" in (readme.parent / ".copier-answers.yml").read_text()
