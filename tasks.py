@@ -126,6 +126,38 @@ def train(c: Context, project: str, set_: list[str] | None = None) -> None:
 
 @task(
     help={
+        "project": "project folder under projects/",
+        "env": "deployment environment: staging (default) or production",
+        "set": "config override KEY=VALUE (repeatable)",
+    },
+    iterable=["set_"],
+)
+def deploy(c: Context, project: str, env: str = "staging", set_: list[str] | None = None) -> None:
+    """Promote the challenger to champion if it beats the champion on the evaluation set.
+
+    Both versions are evaluated on the project's evaluation set; the decision, their
+    metrics, the commit and who deployed are recorded on the model version. A refusal
+    says why and moves nothing.
+    """
+    (name,) = resolve_projects(project, allow_all=False)
+    _script(c, name, "deploy", f"--env {shlex.quote(env)} {_overrides(set_)}".strip())
+
+
+@task(
+    help={
+        "project": "project folder under projects/",
+        "set": "config override KEY=VALUE (repeatable)",
+    },
+    iterable=["set_"],
+)
+def rollback(c: Context, project: str, set_: list[str] | None = None) -> None:
+    """Point the champion alias back at the previous champion."""
+    (name,) = resolve_projects(project, allow_all=False)
+    _script(c, name, "deploy", f"--rollback {_overrides(set_)}".strip())
+
+
+@task(
+    help={
         "project": "project folder under projects/, or 'all'",
         "alias": "registry alias (default: champion, else challenger)",
         "set": "config override KEY=VALUE (repeatable)",

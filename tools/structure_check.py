@@ -116,6 +116,7 @@ MAKE_TARGETS = (
     "requirements",
     "build",
     "deploy",
+    "rollback",
 )
 """Makefile targets a project needs, each as soon as tasks.py has a task of that name."""
 
