@@ -18,6 +18,7 @@ def test_the_folder_appears_only_when_the_block_finishes(tmp_path):
 
 def test_a_failure_leaves_neither_the_target_nor_the_staging_folder(tmp_path):
     root = tmp_path / "dataset"
+
     def write_then_fail() -> None:
         with staged_folder(root) as staging:
             (staging / "a.txt").write_text("a")

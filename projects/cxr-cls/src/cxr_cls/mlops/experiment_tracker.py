@@ -1,0 +1,5 @@
+"""cxr-cls runs go to its MLflow experiment with lineage, config and the image manifest."""
+
+from medai.tracking.runs import tracked_run
+
+__all__ = ["tracked_run"]

@@ -1,0 +1,1 @@
+"""Radiograph preprocessing, metrics, figures and finding names of cxr-cls."""

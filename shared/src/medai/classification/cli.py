@@ -1,0 +1,152 @@
+"""The train, evaluate, predict and serve commands of a classification project.
+
+A project's ``cli.py`` unpacks ``project_commands`` into its console-script functions.
+Each command resolves the configuration first and fails on a bad config or input with
+one line and exit status 2, before paying for torch, MONAI or MLflow imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from medai.classification.project import ClassificationProject, SettingsT
+from medai.classification.training_inputs import read_training_inputs
+from medai.cli import command_parser, load_for_command, run_guarded, say, serve_main
+
+
+class Command(Protocol):
+    """A console-script entry point: ``sys.argv[1:]`` when ``argv`` is None; the exit status."""
+
+    def __call__(self, argv: Sequence[str] | None = None) -> int:
+        """Run the command."""
+        ...
+
+
+class Commands(NamedTuple):
+    """A project's four entry points, in the order a ``cli.py`` unpacks them."""
+
+    train: Command
+    evaluate: Command
+    predict: Command
+    serve: Command
+
+
+def train_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
+    """Train, track in MLflow and register the model as ``challenger``."""
+    args = command_parser(
+        f"Train {project.name}, track the run in MLflow and register the model."
+    ).parse_args(argv)
+
+    def body() -> None:
+        settings = load_for_command(project.binding, args.overrides)
+        inputs = read_training_inputs(project, settings)  # bad data fails before torch loads
+        from medai.classification.training_run import train  # noqa: PLC0415 - after the data
+
+        result = train(project, settings, inputs)
+        say(
+            f"registered {result.model_name} version {result.model_version} as challenger: "
+            f"best validation macro AUROC {result.best_val_macro_auroc:.3f} "
+            f"(epoch {result.best_epoch}), {result.seconds:.0f} s, run {result.run_id}"
+        )
+
+    return run_guarded(body)
+
+
+def evaluate_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
+    """Evaluate the registered model; write and log AUROC with CIs, calibration and CAMs."""
+    args = command_parser(
+        f"Evaluate a registered {project.name} model (test split if the dataset has one, "
+        "else validation).",
+        alias=True,
+    ).parse_args(argv)
+
+    def body() -> None:
+        settings = load_for_command(project.binding, args.overrides)
+        from medai.classification.evaluation import evaluate  # noqa: PLC0415
+
+        done = evaluate(project, settings, args.alias)
+        report = done.report
+        say(
+            f"{done.model_name} version {done.model_version} (@{done.alias}) on "
+            f"{report.n_images} {done.split} images"
+        )
+        macro = report.macro_auroc
+        say(
+            f"  {'macro AUROC':<18} {macro.mean:.3f} [{macro.low:.3f}, {macro.high:.3f}] "
+            f"{macro.confidence:.0%} CI"
+        )
+        for label in report.labels:
+            auroc, sens, spec = (
+                report.auroc[label],
+                report.sensitivity[label],
+                report.specificity[label],
+            )
+            say(
+                f"  {label:<18} AUROC {auroc.mean:.3f} [{auroc.low:.3f}, {auroc.high:.3f}]  "
+                f"sensitivity {sens.mean:.2f} [{sens.low:.2f}, {sens.high:.2f}]  "
+                f"specificity {spec.mean:.2f} [{spec.low:.2f}, {spec.high:.2f}]  "
+                f"at {report.thresholds[label]:.2f}  (n+ {report.positives[label]})"
+            )
+        say(f"report: {done.output_dir}  mlflow run: {done.run_id}")
+
+    return run_guarded(body)
+
+
+def predict_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
+    """Classify one radiograph into a JSON file (and heatmap PNGs beside it)."""
+    parser = command_parser(
+        f"Classify a {project.modality} with the registered {project.name} model.", alias=True
+    )
+    parser.add_argument("input", type=Path, help="a PNG, JPEG or DICOM radiograph")
+    parser.add_argument("output", type=Path, help="the JSON file to write")
+    parser.add_argument(
+        "--heatmap",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="also write the Grad-CAM overlay of LABEL (or 'positive', 'all') as "
+        "<output stem>.<label>.png (repeatable)",
+    )
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        settings = load_for_command(project.binding, args.overrides)
+        from medai.classification.prediction import predict_to_file  # noqa: PLC0415
+
+        written = predict_to_file(
+            project, settings, args.input, args.output, heatmaps=args.heatmap, alias=args.alias
+        )
+        found = ", ".join(written.positive_findings) or "none"
+        say(
+            f"wrote {written.json_path} ({written.model_name} version {written.model_version}; "
+            f"positive findings: {found})"
+        )
+        for path in written.heatmaps:
+            say(f"wrote {path}")
+
+    return run_guarded(body)
+
+
+def project_commands(project: ClassificationProject[SettingsT], app_factory: str) -> Commands:
+    """The project's entry points.
+
+    Args:
+        project: The project.
+        app_factory: Its server factory, ``<package>.api.main:create_app``.
+    """
+
+    def train_main(argv: Sequence[str] | None = None) -> int:
+        return train_command(project, argv)
+
+    def evaluate_main(argv: Sequence[str] | None = None) -> int:
+        return evaluate_command(project, argv)
+
+    def predict_main(argv: Sequence[str] | None = None) -> int:
+        return predict_command(project, argv)
+
+    def serve(argv: Sequence[str] | None = None) -> int:
+        return serve_main(project.binding, app_factory, argv)
+
+    return Commands(train_main, evaluate_main, predict_main, serve)

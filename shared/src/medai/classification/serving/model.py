@@ -1,0 +1,143 @@
+"""The model a classification server holds: card, labels, operating point, a predict function.
+
+One loader per ``api.backend``: ``onnx`` runs the materialized ONNX graph on ONNX Runtime
+(no torch); ``torch`` loads the same registered version with PyTorch, for checking the
+export or for GPUs. Image size, label names and thresholds come from the model's card
+(what it was trained and registered with); the accepted radiographs from the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medai.classification.onnx_classifier import ClassifierOutput
+from medai.classification.project import ClassificationProject, SettingsT
+from medai.classification.settings import (
+    ClassificationSettings,
+    PreprocessingSettings,
+    preprocessing_of,
+)
+from medai.io import RadiographLimits
+from medai.project import ProjectBinding
+from medai.serving import BundleError, ModelBundle, ModelCard
+from medai.serving.project_app import ModelLoader
+
+Predict = Callable[[NDArray[np.float32]], ClassifierOutput]
+"""Probabilities and CAMs of one radiograph's pixels ``(H, W)`` in ``[0, 1]``."""
+
+
+@dataclass(frozen=True)
+class ClassificationServedModel:
+    """A loaded classifier, whatever runs it (ONNX Runtime or PyTorch).
+
+    Attributes:
+        card: Which model version this is (``/v1/model``).
+        labels: Label names in the network's output order.
+        thresholds: Operating point per label.
+        limits: The radiographs the server accepts (from the config).
+        predict: Probabilities and CAMs of one radiograph.
+    """
+
+    card: ModelCard
+    labels: tuple[str, ...]
+    thresholds: dict[str, float]
+    limits: RadiographLimits
+    predict: Predict
+
+
+@dataclass(frozen=True)
+class CardContents:
+    """What the card says about using the model."""
+
+    preprocessing: PreprocessingSettings
+    labels: tuple[str, ...]
+    thresholds: dict[str, float]
+
+
+def read_card(card: ModelCard, settings: ClassificationSettings) -> CardContents:
+    """Preprocessing, labels and thresholds as registered with the model.
+
+    A card without thresholds gets the config's (``evaluate.thresholds``).
+
+    Raises:
+        BundleError: the card has no labels, or preprocessing or thresholds that do not
+            fit this code (an older or foreign model); the message names the version.
+    """
+    where = f"{card.name} version {card.version}"
+    raw_labels = card.extra.get("labels") or {}
+    try:
+        labels = tuple(str(raw_labels[key]) for key in sorted(raw_labels, key=int))
+        preprocessing = preprocessing_of(card.extra.get("preprocessing"), settings, where)
+        stored = card.extra.get("thresholds") or {}
+        thresholds = {label: float(stored[label]) for label in labels if label in stored}
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{where}: {exc}") from None
+    if not labels:
+        raise BundleError(f"{where}: its card names no labels; is it a classifier?")
+    if len(thresholds) != len(labels):
+        try:
+            thresholds = settings.evaluate.thresholds_for(labels)
+        except ValueError as exc:  # ConfigError: a per-label mapping for other labels
+            raise BundleError(f"{where}: {exc}") from None
+    return CardContents(preprocessing, labels, thresholds)
+
+
+def load_onnx_model(model_dir: Path, settings: ClassificationSettings) -> ClassificationServedModel:
+    """Serve the ONNX graph of a materialized model folder on ONNX Runtime."""
+    from medai.classification.onnx_classifier import OnnxClassifier  # noqa: PLC0415 - onnxruntime
+
+    bundle = ModelBundle.load(model_dir)
+    contents = read_card(bundle.card, settings)
+    try:
+        classifier = OnnxClassifier(
+            bundle.onnx_path,
+            contents.preprocessing.image_size,
+            contents.labels,
+            standardize=contents.preprocessing.standardize,
+        )
+    except ValueError as exc:  # the graph does not fit the card
+        raise BundleError(str(exc)) from None
+    return ClassificationServedModel(
+        bundle.card,
+        contents.labels,
+        contents.thresholds,
+        settings.radiograph.limits(),
+        classifier.predict,
+    )
+
+
+def load_torch_model(
+    binding: ProjectBinding[SettingsT], model_dir: Path, settings: ClassificationSettings
+) -> ClassificationServedModel:
+    """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
+    from medai.classification.registry import load_classifier_version  # noqa: PLC0415 - heavy
+    from medai.classification.torch_classifier import TorchClassifier  # noqa: PLC0415
+
+    card = ModelBundle.load(model_dir).card
+    contents = read_card(card, settings)
+    network = load_classifier_version(binding, settings, card.version)
+    classifier = TorchClassifier(
+        network,
+        contents.preprocessing.image_size,
+        contents.labels,
+        standardize=contents.preprocessing.standardize,
+    )
+    return ClassificationServedModel(
+        card, contents.labels, contents.thresholds, settings.radiograph.limits(), classifier.predict
+    )
+
+
+def model_loaders(
+    project: ClassificationProject[SettingsT],
+) -> dict[str, ModelLoader[SettingsT]]:
+    """The project's loader per ``api.backend`` value."""
+
+    def torch_loader(model_dir: Path, settings: SettingsT) -> ClassificationServedModel:
+        return load_torch_model(project.binding, model_dir, settings)
+
+    return {"onnx": load_onnx_model, "torch": torch_loader}
