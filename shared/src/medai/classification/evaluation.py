@@ -32,6 +32,7 @@ from medai.classification.plots import (
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.registry import LoadedClassifier, load_registered_classifier
 from medai.config import ConfigError
+from medai.deployment.gate import GateMetric, GateScores
 from medai.io import RadiographLimits
 from medai.tracking.registry import tag_version
 from medai.tracking.runs import tracked_run
@@ -68,6 +69,7 @@ class ClassificationEvaluation:
     report: ClassificationReport
     output_dir: Path
     run_id: str
+    data_digest: str = ""
 
 
 def _probabilities(
@@ -218,9 +220,17 @@ def version_tags(report: ClassificationReport, run_id: str) -> dict[str, str]:
 
 
 def evaluate(
-    project: ClassificationProject[SettingsT], settings: SettingsT, alias: str | None = None
+    project: ClassificationProject[SettingsT],
+    settings: SettingsT,
+    alias: str | None = None,
+    *,
+    record: bool = True,
 ) -> ClassificationEvaluation:
     """Evaluate the model behind ``alias`` (default champion, else challenger).
+
+    Writes the report locally and to a new MLflow run and, when ``record``, tags the
+    model version ``eval.*`` (the deployment gate evaluates with ``record=False``: a
+    refused deployment leaves the registry as it was).
 
     Raises:
         medai.tracking.errors.ModelNotFoundError: no model behind the aliases.
@@ -277,17 +287,22 @@ def evaluate(
         "medai.model_version": model.version,
         "medai.model_alias": model.alias,
     }
+    manifest = data.manifest(items)
     with tracked_run(
         settings,
         project.binding.repo_root,
         context="evaluation",
-        manifest=data.manifest(items),
+        manifest=manifest,
         extra_tags=tags,
     ) as (run, _):
         metrics = {k: v for k, v in report.as_metrics().items() if math.isfinite(v)}
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(report_dir), artifact_path="evaluation")
-    tag_version(model.name, model.version, version_tags(report, run.info.run_id))
+    if record:
+        version_tags_ = version_tags(report, run.info.run_id)
+        tag_version(
+            model.name, model.version, version_tags_ | {"eval.data_digest": manifest.digest}
+        )
     return ClassificationEvaluation(
         model.name,
         model.version,
@@ -296,4 +311,23 @@ def evaluate(
         report,
         report_dir,
         run.info.run_id,
+        manifest.digest,
     )
+
+
+def gate_scores(evaluation: ClassificationEvaluation) -> GateScores:
+    """The evaluation as the deployment gate compares it.
+
+    Ranked by macro AUROC; per-label AUROC, sensitivity and specificity at the operating
+    point may not regress beyond tolerance (all higher-is-better). Calibration error is
+    reported, not gated: it is fixed by recalibration, not by keeping an older model.
+    """
+    figures = evaluation.report.as_metrics()
+    gated = {
+        key.removesuffix("_mean"): value
+        for key, value in figures.items()
+        if (key.startswith("auroc_") and key.endswith("_mean"))
+        or (key.startswith(("sensitivity_", "specificity_")) and "_ci_" not in key)
+    }
+    metrics = {name: GateMetric(value) for name, value in gated.items()}
+    return GateScores(evaluation.model_version, PRIMARY_METRIC, metrics, evaluation.data_digest)

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from medai.classification.data import ClassificationData
 from medai.classification.settings import ClassificationSettings
+from medai.deployment.gate import GateScores
 from medai.project import ProjectBinding
 
 SettingsT = TypeVar("SettingsT", bound=ClassificationSettings)
@@ -47,6 +48,15 @@ class ClassificationProject(Generic[SettingsT]):
     def load_data(self, settings: SettingsT) -> ClassificationData:
         """Run the project's data source."""
         return self.prepare_dataset(settings, self.binding)
+
+    def gate_scores(self, settings: SettingsT, alias: str) -> GateScores:
+        """Evaluate the version behind ``alias`` for the deployment gate, tagging nothing."""
+        from medai.classification.evaluation import (  # noqa: PLC0415 - torch, sklearn
+            evaluate,
+            gate_scores,
+        )
+
+        return gate_scores(evaluate(self, settings, alias, record=False))
 
     def code_version(self) -> str:
         """The installed project package's version (``0.0.0`` when not installed)."""
