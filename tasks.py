@@ -302,7 +302,7 @@ def report(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
 TEMPLATE_PATHS = ("copier.yml", "template")
 """What `copier` renders from: the questions at the root, the files under template/."""
 KINDS = ("segmentation", "classification")
-READY_KINDS = frozenset({"segmentation"})
+READY_KINDS = frozenset({"segmentation", "classification"})
 """Kinds whose project files the template renders in full today."""
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MAX_NAME_LENGTH = 24

@@ -249,6 +249,45 @@ def test_new_renders_a_project_that_passes_the_structure_check(repo_clone, git):
 
 
 @pytest.mark.integration
+def test_a_classification_project_renders_its_own_kit_files_and_passes_the_check(repo_clone, git):
+    created = _invoke(repo_clone, "new", "--project=probe-cls", "--kind=classification")
+    assert created.returncode == 0, created.stderr[-2000:]
+
+    project = repo_clone / "projects" / "probe-cls"
+    assert "kind: classification" in (project / ".copier-answers.yml").read_text()
+    assert "target:" not in (project / ".copier-answers.yml").read_text()
+    settings = (project / "src" / "probe_cls" / "settings.py").read_text()
+    assert 'ClassificationProject(BINDING, prepare_dataset, "radiograph", SHAPES)' in settings
+    assert "medai.segmentation" not in settings
+    assert (project / "tests" / "unit" / "test_data.py").is_file()
+    assert "labels: [blob, ring, bar]" in (project / "configs" / "base.yaml").read_text()
+    assert "auroc_macro" in (project / "docs" / "DEPLOYMENT.md").read_text()
+    git(repo_clone, "add", "-A")
+    results = check_projects(repo_clone, ["probe-cls"], task_names=load_task_names(repo_clone))
+    assert results == {"probe-cls": []}, format_report(results)
+
+
+def test_a_segmentation_render_has_no_classification_only_file(repo_root, tmp_path):
+    import copier  # noqa: PLC0415 - only the render tests need it
+
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy2(repo_root / "copier.yml", source / "copier.yml")
+    shutil.copytree(repo_root / "template", source / "template", symlinks=True)
+    target = tmp_path / "probe-seg"
+    copier.run_copy(
+        str(source),
+        target,
+        data={"project_name": "probe-seg", "kind": "segmentation"},
+        defaults=True,
+        quiet=True,
+    )
+    assert (target / "tests" / "unit" / "test_models.py").is_file()
+    assert not (target / "tests" / "unit" / "test_data.py").exists()
+    assert "medai.classification" not in (target / "src" / "probe_seg" / "settings.py").read_text()
+
+
+@pytest.mark.integration
 def test_update_template_merges_a_template_change_and_keeps_the_projects_own_edit(repo_clone, git):
     assert _invoke(repo_clone, "new", "--project=probe-seg").returncode == 0
     readme = repo_clone / "projects" / "probe-seg" / "README.md"
