@@ -13,6 +13,7 @@ importing something only another project declares.
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
 # `structure` joins the defaults (and .ci/run) once every project passes it.
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "structure", "images", "tests"]
 nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
@@ -131,3 +132,25 @@ def structure(session: nox.Session) -> None:
     _sync(session, "--all-packages")  # projects installed: the check loads their configs
     names, _ = _split_posargs(session)
     session.run("python", "-m", "tools.structure_check", *names)
+
+
+@nox.session(python=PYTHON)
+def images(session: nox.Session) -> None:
+    """hadolint on the image recipe (and each project's link to it); shellcheck on scripts.
+
+    No Docker engine runs in CI, so the images are checked as text: hadolint for the
+    Dockerfile, shellcheck (where installed) for the build/run/deploy/setup scripts.
+    """
+    _sync(session, "--only-group", "dev")
+    links = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("projects/*/docker/Dockerfile"))
+    session.run("hadolint", "docker/Dockerfile.project", *links)
+    patterns = (
+        "docker/scripts/*.sh",
+        "projects/*/docker/scripts/*.sh",
+        "projects/*/scripts/setup/*.sh",
+    )
+    scripts = sorted(str(p.relative_to(ROOT)) for pattern in patterns for p in ROOT.glob(pattern))
+    if shutil.which("shellcheck") is None:
+        session.warn("shellcheck is not installed; scripts not checked")
+        return
+    session.run("shellcheck", "-x", *scripts, external=True)

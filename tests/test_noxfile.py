@@ -28,9 +28,9 @@ def test_tooling_lint_covers_the_tools_and_the_task_files(noxfile, repo_root):
     assert noxfile._paths("ct-seg") == ("projects/ct-seg",)
 
 
-def test_structure_session_exists_but_is_not_a_default_yet(noxfile):
+def test_the_structure_check_runs_by_default(noxfile):
     assert callable(noxfile.structure)
-    assert "structure" not in noxfile.nox.options.sessions
+    assert "structure" in noxfile.nox.options.sessions
 
 
 def test_import_names_follow_the_distribution_names(noxfile):
