@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from medai.config import ConfigError, ProjectSettings
 from medai.data import DatasetError
@@ -19,10 +19,11 @@ from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.logs import configure_logging
 from medai.paths import RepoLayoutError
-from medai.project import ProjectBinding
+from medai.project import KitProject, ProjectBinding
 from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+ProjectT = TypeVar("ProjectT", bound=KitProject[Any, Any])
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -42,6 +43,52 @@ class Command(Protocol):
     def __call__(self, argv: Sequence[str] | None = None) -> int:
         """Run the command."""
         ...
+
+
+class Commands(NamedTuple):
+    """A project's four entry points, in the order a ``cli.py`` unpacks them."""
+
+    train: Command
+    evaluate: Command
+    predict: Command
+    serve: Command
+
+
+KitCommand = Callable[[ProjectT, Sequence[str] | None], int]
+"""A kit's command body: the project and the command-line arguments; the exit status."""
+
+
+def kit_commands(
+    project: ProjectT,
+    app_factory: str,
+    *,
+    train: KitCommand[ProjectT],
+    evaluate: KitCommand[ProjectT],
+    predict: KitCommand[ProjectT],
+) -> Commands:
+    """Bind a kit's train, evaluate and predict commands, and ``serve``, to one project.
+
+    Args:
+        project: The project.
+        app_factory: Its server factory, ``<package>.api.main:create_app``.
+        train: The kit's train command.
+        evaluate: The kit's evaluate command.
+        predict: The kit's predict command.
+    """
+
+    def train_main(argv: Sequence[str] | None = None) -> int:
+        return train(project, argv)
+
+    def evaluate_main(argv: Sequence[str] | None = None) -> int:
+        return evaluate(project, argv)
+
+    def predict_main(argv: Sequence[str] | None = None) -> int:
+        return predict(project, argv)
+
+    def serve(argv: Sequence[str] | None = None) -> int:
+        return serve_main(project.binding, app_factory, argv)
+
+    return Commands(train_main, evaluate_main, predict_main, serve)
 
 
 def command_parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:

@@ -8,8 +8,10 @@ declares its settings class and one ``ProjectBinding``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -17,6 +19,7 @@ from medai.config import ProjectSettings, load_settings
 from medai.paths import find_repo_root, project_dir_of
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+DataT = TypeVar("DataT")
 
 
 class ProjectBinding(Generic[SettingsT]):
@@ -65,3 +68,37 @@ class ProjectBinding(Generic[SettingsT]):
             overrides=overrides,
             environ=environ,
         )
+
+
+@dataclass(frozen=True)
+class KitProject(Generic[SettingsT, DataT]):
+    """What every kit (segmentation, classification) needs from a project.
+
+    A kit subclasses this with its own data type and the words its help texts and API
+    docs use; its commands and server reach the project only through these members.
+
+    Attributes:
+        binding: Settings type and paths of the project.
+        prepare_dataset: The project's data source: the kit's data for resolved settings.
+        modality: What an input is, for help texts and API docs (``CT``, ``chest radiograph``).
+    """
+
+    binding: ProjectBinding[SettingsT]
+    prepare_dataset: Callable[[SettingsT, ProjectBinding[SettingsT]], DataT]
+    modality: str
+
+    @property
+    def name(self) -> str:
+        """The project's name (its folder, its registry and experiment default)."""
+        return self.binding.name
+
+    def load_data(self, settings: SettingsT) -> DataT:
+        """Run the project's data source."""
+        return self.prepare_dataset(settings, self.binding)
+
+    def code_version(self) -> str:
+        """The installed project package's version (``0.0.0`` when not installed)."""
+        try:
+            return version(self.name)
+        except PackageNotFoundError:
+            return "0.0.0"

@@ -26,6 +26,7 @@ from medai.segmentation.settings import (
     ModelSettings,
     SegmentationSettings,
 )
+from medai.testing import DemoProject, write_demo_repo
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 in its TestClient; scoped to this import only.
@@ -194,28 +195,8 @@ model:
 """
 
 
-@dataclass(frozen=True)
-class DemoProject:
-    root: Path
-    project: SegmentationProject[SphereSettings]
-
-    @property
-    def binding(self) -> ProjectBinding[SphereSettings]:
-        return self.project.binding
-
-    def load(self, *overrides: str, env: str = "development") -> SphereSettings:
-        return self.binding.load(list(overrides), environ={"MEDAI_ENV": env})
-
-
-def make_demo_project(root: Path) -> DemoProject:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text("[tool.uv.workspace]\nmembers = []\n", encoding="utf-8")
-    configs = root / "projects" / DEMO / "configs"
-    configs.mkdir(parents=True)
-    (configs / "base.yaml").write_text(BASE_YAML, encoding="utf-8")
-    (configs / "development.yaml").write_text("", encoding="utf-8")
-    (configs / "production.yaml").write_text("data:\n  allow_synthetic: false\n", encoding="utf-8")
-    package = root / "projects" / DEMO / "src" / "sphere_seg" / "__init__.py"
+def make_demo_project(root: Path) -> DemoProject[SphereSettings]:
+    package = write_demo_repo(root, DEMO, "sphere_seg", BASE_YAML)
     binding = ProjectBinding(package, SphereSettings)
     project = SegmentationProject(
         binding, prepare_spheres, modality="PET", target="a bright sphere"

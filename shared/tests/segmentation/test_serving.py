@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -23,6 +22,7 @@ from medai.segmentation.serving.predict import predict_router
 from medai.segmentation.serving.response import nifti_gz_bytes, summarize
 from medai.segmentation.settings import PreprocessingSettings
 from medai.serving import BundleError, ModelCard, ServingSettings, create_app, write_bundle
+from medai.testing import start_test_client
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 CARD = ModelCard(name="sphere-seg", version="4", extra={"labels": {"0": "background", "1": "x"}})
@@ -31,17 +31,6 @@ CARD = ModelCard(name="sphere-seg", version="4", extra={"labels": {"0": "backgro
 def threshold(volume: Volume) -> np.ndarray:
     """A stand-in model: everything brighter than 0 is label 1."""
     return (volume.array > 0).astype(np.uint8)
-
-
-def start(test_client, app):
-    client = test_client(app)
-    client.__enter__()
-    deadline = time.monotonic() + 60
-    while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
-        if app.state.model_error:
-            break
-        time.sleep(0.02)
-    return client
 
 
 @pytest.fixture
@@ -54,7 +43,7 @@ def client(demo, test_client):
         load_model=lambda: served,
         predict_router=predict_router(demo.project),
     )
-    client = start(test_client, app)
+    client = start_test_client(test_client, app)
     yield client
     client.__exit__(None, None, None)
 
@@ -171,7 +160,7 @@ def test_the_app_factory_serves_a_materialized_onnx_model(
     volume, truth = make_sphere((48, 48, 48), np.diag([1.5, 1.5, 1.5, 1.0]), radius=20.0)
     path = write_nifti(demo.root / "scan.nii.gz", volume.array, volume.affine)
 
-    client = start(test_client, app)
+    client = start_test_client(test_client, app)
     try:
         info = client.get("/v1/model").json()
         response = client.post("/v1/predict", files=upload(path))

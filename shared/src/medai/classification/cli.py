@@ -9,28 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
 
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.training_inputs import read_training_inputs
-from medai.cli import command_parser, load_for_command, run_guarded, say, serve_main
-
-
-class Command(Protocol):
-    """A console-script entry point: ``sys.argv[1:]`` when ``argv`` is None; the exit status."""
-
-    def __call__(self, argv: Sequence[str] | None = None) -> int:
-        """Run the command."""
-        ...
-
-
-class Commands(NamedTuple):
-    """A project's four entry points, in the order a ``cli.py`` unpacks them."""
-
-    train: Command
-    evaluate: Command
-    predict: Command
-    serve: Command
+from medai.cli import Commands, command_parser, kit_commands, load_for_command, run_guarded, say
 
 
 def train_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -136,17 +118,10 @@ def project_commands(project: ClassificationProject[SettingsT], app_factory: str
         project: The project.
         app_factory: Its server factory, ``<package>.api.main:create_app``.
     """
-
-    def train_main(argv: Sequence[str] | None = None) -> int:
-        return train_command(project, argv)
-
-    def evaluate_main(argv: Sequence[str] | None = None) -> int:
-        return evaluate_command(project, argv)
-
-    def predict_main(argv: Sequence[str] | None = None) -> int:
-        return predict_command(project, argv)
-
-    def serve(argv: Sequence[str] | None = None) -> int:
-        return serve_main(project.binding, app_factory, argv)
-
-    return Commands(train_main, evaluate_main, predict_main, serve)
+    return kit_commands(
+        project,
+        app_factory,
+        train=train_command,
+        evaluate=evaluate_command,
+        predict=predict_command,
+    )

@@ -35,7 +35,7 @@ from medai.config import ConfigError
 from medai.deployment.gate import GateMetric, GateScores
 from medai.io import RadiographLimits
 from medai.tracking.registry import tag_version
-from medai.tracking.runs import tracked_run
+from medai.tracking.runs import evaluation_run
 
 PRIMARY_METRIC = "auroc_macro"
 """The figure models are compared by; the registry tag ``eval.primary_metric`` names it."""
@@ -282,19 +282,15 @@ def evaluate(
     for file_name, figure in figures.items():
         figure.savefig(report_dir / file_name, dpi=100)
 
-    tags = {
-        "medai.model_name": model.name,
-        "medai.model_version": model.version,
-        "medai.model_alias": model.alias,
-    }
     manifest = data.manifest(items)
-    with tracked_run(
+    with evaluation_run(
         settings,
         project.binding.repo_root,
-        context="evaluation",
+        model_name=model.name,
+        model_version=model.version,
+        model_alias=model.alias,
         manifest=manifest,
-        extra_tags=tags,
-    ) as (run, _):
+    ) as run:
         metrics = {k: v for k, v in report.as_metrics().items() if math.isfinite(v)}
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(report_dir), artifact_path="evaluation")

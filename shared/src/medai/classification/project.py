@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from medai.classification.data import ClassificationData
 from medai.classification.settings import ClassificationSettings
 from medai.deployment.gate import GateScores
-from medai.project import ProjectBinding
+from medai.project import KitProject, ProjectBinding
 
 SettingsT = TypeVar("SettingsT", bound=ClassificationSettings)
 
@@ -23,7 +22,7 @@ DataSource = Callable[[SettingsT, ProjectBinding[SettingsT]], ClassificationData
 
 
 @dataclass(frozen=True)
-class ClassificationProject(Generic[SettingsT]):
+class ClassificationProject(KitProject[SettingsT, ClassificationData]):
     """One classification project, as the kit's commands and server see it.
 
     Attributes:
@@ -35,19 +34,7 @@ class ClassificationProject(Generic[SettingsT]):
             labels themselves come from the model (a model knows what it was trained on).
     """
 
-    binding: ProjectBinding[SettingsT]
-    prepare_dataset: DataSource[SettingsT]
-    modality: str
     findings: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        """The project's name (its folder, its registry and experiment default)."""
-        return self.binding.name
-
-    def load_data(self, settings: SettingsT) -> ClassificationData:
-        """Run the project's data source."""
-        return self.prepare_dataset(settings, self.binding)
 
     def gate_scores(self, settings: SettingsT, alias: str) -> GateScores:
         """Evaluate the version behind ``alias`` for the deployment gate, tagging nothing."""
@@ -57,10 +44,3 @@ class ClassificationProject(Generic[SettingsT]):
         )
 
         return gate_scores(evaluate(self, settings, alias, record=False))
-
-    def code_version(self) -> str:
-        """The installed project package's version (``0.0.0`` when not installed)."""
-        try:
-            return version(self.name)
-        except PackageNotFoundError:
-            return "0.0.0"

@@ -28,7 +28,7 @@ from medai.project import ProjectBinding
 from medai.tracking.errors import ModelNotFoundError
 from medai.tracking.models import tensor_signature
 from medai.tracking.publish import OnnxPlan, load_registered_network, register_network
-from medai.tracking.registry import CHALLENGER, CHAMPION, resolve_alias
+from medai.tracking.registry import find_registered_version
 from medai.tracking.store import configure_tracking
 
 PREPROCESSING_TAG = "medai.preprocessing"
@@ -139,12 +139,8 @@ def load_registered_classifier(
     Raises:
         ModelNotFoundError: no version behind those aliases, or one from older code.
     """
-    configure_tracking(settings.tracking, binding.repo_root)
-    name = settings.registered_model_name()
-    found_alias, version = resolve_alias(name, [alias] if alias else [CHAMPION, CHALLENGER])
-    number = str(version.version)
-    tags = version.tags or {}
-    where = f"{name} version {number}"
+    found = find_registered_version(settings, binding.repo_root, alias)
+    name, number, tags, where = found.name, found.number, found.tags, found.where
     try:
         preprocessing = preprocessing_of(tags.get(PREPROCESSING_TAG), settings, where)
         labels = labels_from(json.loads(tags.get(LABELS_TAG, "{}")))
@@ -161,7 +157,7 @@ def load_registered_classifier(
     thresholds = {label: float(stored[label]) for label in labels if label in stored}
     if len(thresholds) != len(labels):  # registered without an operating point
         thresholds = settings.evaluate.thresholds_for(labels)
-    return LoadedClassifier(network, name, number, found_alias, preprocessing, labels, thresholds)
+    return LoadedClassifier(network, name, number, found.alias, preprocessing, labels, thresholds)
 
 
 def load_classifier_version(

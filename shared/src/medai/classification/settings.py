@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from medai.config import ConfigError, ProjectSettings, Section
+from medai.config.stored import stored_section
 
 if TYPE_CHECKING:
     from medai.io.radiograph import RadiographLimits
@@ -266,17 +267,4 @@ def preprocessing_of(
         ValueError: the stored settings do not validate (a model from older code); the
             message names ``where`` and says to train again.
     """
-    if not stored:
-        return settings.preprocessing
-    kind = type(settings.preprocessing)
-    try:
-        if isinstance(stored, str):
-            return kind.model_validate_json(stored)
-        return kind.model_validate(stored)
-    except ValidationError as exc:
-        problem = exc.errors(include_url=False)[0]
-        key = ".".join(str(part) for part in problem["loc"])
-        raise ValueError(
-            f"{where}: its preprocessing does not fit this code ({key}: {problem['msg']}); "
-            "train it again with the current code"
-        ) from None
+    return stored_section(stored, settings.preprocessing, where, section="preprocessing")

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
-from medai.cli import Command, command_parser, load_for_command, run_guarded, say, serve_main
+from medai.cli import Commands, command_parser, kit_commands, load_for_command, run_guarded, say
 from medai.segmentation.project import SegmentationProject, SettingsT
-
-
-class Commands(NamedTuple):
-    """A project's four entry points, in the order a ``cli.py`` unpacks them."""
-
-    train: Command
-    evaluate: Command
-    predict: Command
-    serve: Command
 
 
 def train_command(project: SegmentationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -99,17 +89,10 @@ def project_commands(project: SegmentationProject[SettingsT], app_factory: str) 
         project: The project.
         app_factory: Its server factory, ``<package>.api.main:create_app``.
     """
-
-    def train_main(argv: Sequence[str] | None = None) -> int:
-        return train_command(project, argv)
-
-    def evaluate_main(argv: Sequence[str] | None = None) -> int:
-        return evaluate_command(project, argv)
-
-    def predict_main(argv: Sequence[str] | None = None) -> int:
-        return predict_command(project, argv)
-
-    def serve(argv: Sequence[str] | None = None) -> int:
-        return serve_main(project.binding, app_factory, argv)
-
-    return Commands(train_main, evaluate_main, predict_main, serve)
+    return kit_commands(
+        project,
+        app_factory,
+        train=train_command,
+        evaluate=evaluate_command,
+        predict=predict_command,
+    )

@@ -25,7 +25,7 @@ from medai.segmentation.registry import LoadedModel, load_registered_model
 from medai.segmentation.segmenter import Segmenter
 from medai.segmentation.settings import SegmentationSettings
 from medai.tracking.registry import tag_version
-from medai.tracking.runs import tracked_run
+from medai.tracking.runs import evaluation_run
 
 LOGGER = logging.getLogger(__name__)
 
@@ -149,19 +149,15 @@ def evaluate(
     figure = plot_overlays(overlays, model.preprocessing.window)
     figure.savefig(report_dir / "overlays.png", dpi=100)
 
-    tags = {
-        "medai.model_name": model.name,
-        "medai.model_version": model.version,
-        "medai.model_alias": model.alias,
-    }
     manifest = data.manifest(cases)
-    with tracked_run(
+    with evaluation_run(
         settings,
         project.binding.repo_root,
-        context="evaluation",
+        model_name=model.name,
+        model_version=model.version,
+        model_alias=model.alias,
         manifest=manifest,
-        extra_tags=tags,
-    ) as (run, _):
+    ) as run:
         metrics = {}
         for key, estimate in summary.items():
             metrics.update({k: v for k, v in estimate.as_dict(key).items() if math.isfinite(v)})

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from medai.deployment.gate import GateScores
-from medai.project import ProjectBinding
+from medai.project import KitProject, ProjectBinding
 from medai.segmentation.data import SegmentationData
 from medai.segmentation.settings import SegmentationSettings
 
@@ -23,7 +22,7 @@ DataSource = Callable[[SettingsT, ProjectBinding[SettingsT]], SegmentationData]
 
 
 @dataclass(frozen=True)
-class SegmentationProject(Generic[SettingsT]):
+class SegmentationProject(KitProject[SettingsT, SegmentationData]):
     """One segmentation project, as the kit's commands and server see it.
 
     Attributes:
@@ -33,29 +32,10 @@ class SegmentationProject(Generic[SettingsT]):
         target: What the model segments, for the API docs (``an organ and its lesions``).
     """
 
-    binding: ProjectBinding[SettingsT]
-    prepare_dataset: DataSource[SettingsT]
-    modality: str
     target: str
-
-    @property
-    def name(self) -> str:
-        """The project's name (its folder, its registry and experiment default)."""
-        return self.binding.name
-
-    def load_data(self, settings: SettingsT) -> SegmentationData:
-        """Run the project's data source."""
-        return self.prepare_dataset(settings, self.binding)
 
     def gate_scores(self, settings: SettingsT, alias: str) -> GateScores:
         """Evaluate the version behind ``alias`` for the deployment gate, tagging nothing."""
         from medai.segmentation.evaluation import evaluate, gate_scores  # noqa: PLC0415 - torch
 
         return gate_scores(evaluate(self, settings, alias, record=False))
-
-    def code_version(self) -> str:
-        """The installed project package's version (``0.0.0`` when not installed)."""
-        try:
-            return version(self.name)
-        except PackageNotFoundError:
-            return "0.0.0"

@@ -26,7 +26,7 @@ from medai.segmentation.settings import (
 from medai.tracking.errors import ModelNotFoundError
 from medai.tracking.models import tensor_signature
 from medai.tracking.publish import OnnxPlan, load_registered_network, register_network
-from medai.tracking.registry import CHALLENGER, CHAMPION, resolve_alias
+from medai.tracking.registry import find_registered_version
 from medai.tracking.store import configure_tracking
 
 PREPROCESSING_TAG = "medai.preprocessing"
@@ -116,22 +116,17 @@ def load_registered_model(
     Raises:
         ModelNotFoundError: no version behind those aliases, or one from older code.
     """
-    configure_tracking(settings.tracking, binding.repo_root)
-    name = settings.registered_model_name()
-    found_alias, version = resolve_alias(name, [alias] if alias else [CHAMPION, CHALLENGER])
-    number = str(version.version)
-    tags = version.tags or {}
+    found = find_registered_version(settings, binding.repo_root, alias)
+    name, number, tags = found.name, found.number, found.tags
     try:
-        preprocessing = preprocessing_of(
-            tags.get(PREPROCESSING_TAG), settings, f"{name} version {number}"
-        )
+        preprocessing = preprocessing_of(tags.get(PREPROCESSING_TAG), settings, found.where)
     except ValueError as exc:
         raise ModelNotFoundError(str(exc)) from None
     network = load_registered_network(name, number)
     labels = {int(k): v for k, v in json.loads(tags.get(LABELS_TAG, "{}")).items()}
     # Sliding-window settings are a deployment choice: the current config's, not the tag's.
     return LoadedModel(
-        network, name, number, found_alias, preprocessing, settings.inference, labels
+        network, name, number, found.alias, preprocessing, settings.inference, labels
     )
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
 from medai.config import ConfigError, ProjectSettings
 from medai.logs import configure_logging
-from medai.project import ProjectBinding
+from medai.project import KitProject, ProjectBinding
 from medai.serving.app import create_app
 from medai.serving.bundle import ServedModel
 from medai.serving.settings import ServingConfigError, ServingSettings, load_api_keys
@@ -25,6 +25,51 @@ from medai.serving.settings import ServingConfigError, ServingSettings, load_api
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
 ModelLoader = Callable[[Path, SettingsT], ServedModel]
 """Loads a materialized model folder for one backend (``onnx`` or ``torch``)."""
+ProjectT = TypeVar("ProjectT", bound=KitProject[Any, Any])
+
+AUTHENTICATION_HELP = (
+    "Every route except `/health` and `/ready` needs an API key: header `X-API-Key: <key>`\n"
+    'or `Authorization: Bearer <key>`. Errors share one schema: `{"error": {...}}`.\n'
+)
+"""The API docs' paragraph on keys and errors, the same for every project."""
+
+
+class AppFactory(Protocol):
+    """``create_app(environ=None)``: the server (``os.environ`` when ``environ`` is None)."""
+
+    def __call__(self, environ: Mapping[str, str] | None = None) -> FastAPI:
+        """Build the app; a wrong or unsafe config exits with one ``error: ...`` line."""
+        ...
+
+
+def project_app_factory(
+    project: ProjectT,
+    predict_router: APIRouter,
+    *,
+    description: Callable[[ProjectT], str],
+    loaders: Callable[[ProjectT], Mapping[str, ModelLoader[Any]]],
+) -> AppFactory:
+    """A kit project's ``create_app``, serving ``predict_router`` with the kit's model loaders.
+
+    Args:
+        project: The project.
+        predict_router: Its ``/v1`` routes.
+        description: The kit's API docs text for a project.
+        loaders: The kit's model loaders (one per backend) for a project.
+    """
+
+    def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
+        return create_project_app(
+            project.binding,
+            version=project.code_version(),
+            description=description(project),
+            predict_router=predict_router,
+            loaders=loaders(project),
+            environ=environ,
+        )
+
+    create_app.__doc__ = f"The {project.name} inference server (uvicorn calls this)."
+    return create_app
 
 
 def create_project_app(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from medai.config.sections import ProjectSettings
 from medai.tracking.errors import ModelNotFoundError
+from medai.tracking.store import configure_tracking
 
 _NOT_FOUND_CODES = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"})
 
@@ -50,6 +54,35 @@ def resolve_alias(
     raise ModelNotFoundError(
         f"registered model {name!r} has no version with alias {tried}; train one first"
     )
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A model version found by its alias, with what a kit reads before loading it."""
+
+    name: str
+    number: str
+    alias: str
+    tags: Mapping[str, str]
+
+    @property
+    def where(self) -> str:
+        """``<name> version <number>``, for messages."""
+        return f"{self.name} version {self.number}"
+
+
+def find_registered_version(
+    settings: ProjectSettings, repo_root: Path, alias: str | None = None
+) -> RegisteredVersion:
+    """The project's model version behind ``alias`` (default: champion, else challenger).
+
+    Raises:
+        ModelNotFoundError: no version behind those aliases.
+    """
+    configure_tracking(settings.tracking, repo_root)
+    name = settings.registered_model_name()
+    found_alias, version = resolve_alias(name, [alias] if alias else [CHAMPION, CHALLENGER])
+    return RegisteredVersion(name, str(version.version), found_alias, version.tags or {})
 
 
 ONNX_ARTIFACT_TAG = "medai.onnx_artifact"

@@ -122,3 +122,29 @@ def tracked_run(
         if manifest is not None:
             log_manifest(manifest, context)
         yield run, lineage
+
+
+@contextmanager
+def evaluation_run(
+    settings: ProjectSettings,
+    repo_root: Path,
+    *,
+    model_name: str,
+    model_version: str,
+    model_alias: str,
+    manifest: DataManifest,
+) -> Iterator[mlflow.ActiveRun]:
+    """A tracked run of ``context`` evaluation, tagged with the model version it evaluates.
+
+    Yields:
+        The active run.
+    """
+    tags = {
+        f"{TAG_PREFIX}model_name": model_name,
+        f"{TAG_PREFIX}model_version": model_version,
+        f"{TAG_PREFIX}model_alias": model_alias,
+    }
+    with tracked_run(
+        settings, repo_root, context="evaluation", manifest=manifest, extra_tags=tags
+    ) as (run, _):
+        yield run

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from medai.classification.data import ClassificationData, load_radiograph_data
 from medai.classification.project import ClassificationProject
 from medai.classification.settings import ClassificationSettings, RadiographDataSettings
 from medai.project import ProjectBinding
+from medai.testing import DemoProject, start_test_client, write_demo_repo
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 in its TestClient; scoped to this import only.
@@ -154,28 +154,8 @@ evaluate:
 """
 
 
-@dataclass(frozen=True)
-class DemoProject:
-    root: Path
-    project: ClassificationProject[ShapeSettings]
-
-    @property
-    def binding(self) -> ProjectBinding[ShapeSettings]:
-        return self.project.binding
-
-    def load(self, *overrides: str, env: str = "development") -> ShapeSettings:
-        return self.binding.load(list(overrides), environ={"MEDAI_ENV": env})
-
-
-def make_demo_project(root: Path) -> DemoProject:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text("[tool.uv.workspace]\nmembers = []\n", encoding="utf-8")
-    configs = root / "projects" / DEMO / "configs"
-    configs.mkdir(parents=True)
-    (configs / "base.yaml").write_text(BASE_YAML, encoding="utf-8")
-    (configs / "development.yaml").write_text("", encoding="utf-8")
-    (configs / "production.yaml").write_text("data:\n  allow_synthetic: false\n", encoding="utf-8")
-    package = root / "projects" / DEMO / "src" / "shape_cls" / "__init__.py"
+def make_demo_project(root: Path) -> DemoProject[ShapeSettings]:
+    package = write_demo_repo(root, DEMO, "shape_cls", BASE_YAML)
     binding = ProjectBinding(package, ShapeSettings)
     findings = {"square": "a bright square", "bar": "a horizontal bar"}
     project = ClassificationProject(binding, prepare_shapes, "shape picture", findings)
@@ -201,18 +181,6 @@ def test_client():
     return TestClient
 
 
-def start_client(test_client, app):
-    """Enter a TestClient and wait until the model is loaded (or failed to load)."""
-    client = test_client(app)
-    client.__enter__()
-    deadline = time.monotonic() + 60
-    while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
-        if app.state.model_error:
-            break
-        time.sleep(0.02)
-    return client
-
-
 @pytest.fixture
 def make_dicom():
     """``make_dicom(pixels_uint8, monochrome1=False, modality="DX")`` -> DICOM file bytes."""
@@ -222,7 +190,7 @@ def make_dicom():
 @pytest.fixture
 def start():
     """``start(test_client, app)`` -> a started client; the caller exits it."""
-    return start_client
+    return start_test_client
 
 
 @dataclass(frozen=True)

@@ -7,48 +7,24 @@ API keys from ``MEDAI_API_KEYS`` or ``MEDAI_API_KEYS_FILE``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.serving.model import model_loaders
-from medai.serving.project_app import create_project_app
-
-
-class AppFactory(Protocol):
-    """``create_app(environ=None)``: the server (``os.environ`` when ``environ`` is None)."""
-
-    def __call__(self, environ: Mapping[str, str] | None = None) -> FastAPI:
-        """Build the app; a wrong or unsafe config exits with one ``error: ...`` line."""
-        ...
+from medai.serving.project_app import AUTHENTICATION_HELP, AppFactory, project_app_factory
 
 
 def api_description(project: SegmentationProject[SettingsT]) -> str:
     """Markdown at the top of the API docs: what the model does, how to authenticate."""
     return (
-        f"Segments {project.target} in a {project.modality} volume (NIfTI, or a DICOM series).\n"
-        "\n"
-        "Every route except `/health` and `/ready` needs an API key: header `X-API-Key: <key>`\n"
-        'or `Authorization: Bearer <key>`. Errors share one schema: `{"error": {...}}`.\n'
-    )
+        f"Segments {project.target} in a {project.modality} volume (NIfTI, or a DICOM series).\n\n"
+    ) + AUTHENTICATION_HELP
 
 
 def segmentation_app_factory(
     project: SegmentationProject[SettingsT], predict_router: APIRouter
 ) -> AppFactory:
     """The project's ``create_app``, serving ``predict_router`` with the kit's model loaders."""
-
-    def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
-        return create_project_app(
-            project.binding,
-            version=project.code_version(),
-            description=api_description(project),
-            predict_router=predict_router,
-            loaders=model_loaders(project),
-            environ=environ,
-        )
-
-    create_app.__doc__ = f"The {project.name} inference server (uvicorn calls this)."
-    return create_app
+    return project_app_factory(
+        project, predict_router, description=api_description, loaders=model_loaders
+    )
