@@ -64,8 +64,8 @@ def _overrides(values: list[str] | None) -> str:
     return " ".join(f"--set {shlex.quote(v)}" for v in values or [])
 
 
-def _script(c: Context, project: str, name: str, args: str = "") -> None:
-    """Run ``projects/<project>/scripts/<name>.py``.
+def _script(c: Context, project: str, name: str, args: str = "", *, task_name: str = "") -> None:
+    """Run ``projects/<project>/scripts/<name>.py`` (for the task ``task_name``, default ``name``).
 
     Raises:
         Exit: the script is missing (status 2) or failed (its status), naming the project.
@@ -80,7 +80,7 @@ def _script(c: Context, project: str, name: str, args: str = "") -> None:
     )
     if result is not None and result.failed:
         raise Exit(
-            f"{name} failed for project {project!r} (exit status {result.exited})",
+            f"{task_name or name} failed for project {project!r} (exit status {result.exited})",
             code=result.exited or 1,
         )
 
@@ -153,7 +153,7 @@ def deploy(c: Context, project: str, env: str = "staging", set_: list[str] | Non
 def rollback(c: Context, project: str, set_: list[str] | None = None) -> None:
     """Point the champion alias back at the previous champion."""
     (name,) = resolve_projects(project, allow_all=False)
-    _script(c, name, "deploy", f"--rollback {_overrides(set_)}".strip())
+    _script(c, name, "deploy", f"--rollback {_overrides(set_)}".strip(), task_name="rollback")
 
 
 @task(
