@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from medai.config import ProjectSettings
 from medai.deployment import GateMetric, GateScores, deployment_commands
 from medai.project import ProjectBinding
+from medai.testing import write_demo_repo
 
 NAME = "demo-proj"
 
@@ -52,13 +53,9 @@ def repo(tmp_path, monkeypatch, empty_store) -> Path:
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MEDAI_ENV", "MEDAI_API_KEYS"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MEDAI_API_KEYS", "a-long-enough-test-key-0123456789")
-    (tmp_path / "pyproject.toml").write_text("[tool.uv.workspace]\nmembers = []\n")
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "base.yaml").write_text("")
-    configs = tmp_path / "projects" / NAME / "configs"
-    configs.mkdir(parents=True)
-    (configs / "base.yaml").write_text(f"project: {NAME}\ndocker:\n  image: medai/{NAME}\n")
-    (configs / "development.yaml").write_text("")
+    write_demo_repo(
+        tmp_path, NAME, "demo_proj", f"project: {NAME}\ndocker:\n  image: medai/{NAME}\n"
+    )
     shutil.copyfile(empty_store, tmp_path / "mlflow.db")
     yield tmp_path
     mlflow.set_tracking_uri(None)
