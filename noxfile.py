@@ -22,7 +22,7 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
 # `structure` joins the defaults (and .ci/run) once every project passes it.
-nox.options.sessions = ["lint", "typecheck", "structure", "images", "tests"]
+nox.options.sessions = ["lint", "typecheck", "structure", "images", "image_deps", "tests"]
 nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
@@ -154,3 +154,16 @@ def images(session: nox.Session) -> None:
         session.warn("shellcheck is not installed; scripts not checked")
         return
     session.run("shellcheck", "-x", *scripts, external=True)
+
+
+@nox.session(python=PYTHON)
+def image_deps(session: nox.Session) -> None:
+    """The images' install steps without Docker: the recipe's `uv sync` lines, run for real.
+
+    Each project's serve and train stages are installed into fresh folders; the serving
+    install must import the project's API without torch, MONAI or MLflow, and its size is
+    printed (tools/image_deps.py). Names after `--` pick projects.
+    """
+    _sync(session, "--only-group", "dev")
+    names, _ = _split_posargs(session)
+    session.run("python", "-m", "tools.image_deps", *[n for n in names if n in PROJECTS])
