@@ -143,7 +143,7 @@ def images(session: nox.Session) -> None:
     """
     _sync(session, "--only-group", "dev")
     links = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("projects/*/docker/Dockerfile"))
-    session.run("hadolint", "docker/Dockerfile.project", *links)
+    session.run("hadolint", "docker/Dockerfile.project", "docker/mlflow/Dockerfile", *links)
     patterns = (
         "docker/scripts/*.sh",
         "projects/*/docker/scripts/*.sh",

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from tools.image_deps import (
     DOCKERFILE,
+    STAGES,
+    TRACKING_DOCKERFILE,
+    TRACKING_SERVER,
     ImageDepsError,
     install_stage,
     main,
@@ -58,13 +61,17 @@ def test_the_repo_recipe_installs_locked_packages_without_dev_tools():
 
 
 def test_problems_name_what_each_stage_must_or_must_not_have():
-    assert stage_problems("serve", {"torch": False, "mlflow": False}, "") == []
-    assert stage_problems("serve", {"torch": True, "mlflow": False}, "") == [
+    serve = STAGES["serve"]
+    fine = dict.fromkeys(serve.present, True) | dict.fromkeys(serve.absent, False)
+    assert stage_problems(serve, fine, "") == []
+    assert stage_problems(serve, fine | {"torch": True}, "") == [
         "torch is installed (the serving image must not have it)"
     ]
-    assert stage_problems("train", {"torch": True, "monai": False}, "import x failed") == [
+    assert stage_problems(STAGES["train"], {"torch": True, "monai": False}, "import x failed") == [
         "import x failed",
         "monai is missing (the training image needs it)",
+        "mlflow is missing (the training image needs it)",
+        "onnx is missing (the training image needs it)",
     ]
 
 
@@ -76,10 +83,23 @@ def test_an_unknown_project_is_refused(capsys):
 @pytest.mark.integration
 def test_the_serving_install_of_a_real_project_has_no_torch(tmp_path):
     project = min(p.parent.name for p in ROOT.glob("projects/*/pyproject.toml"))
-    report = install_stage(ROOT, project, "serve", tmp_path)
+    report = install_stage(ROOT, project, STAGES["serve"], tmp_path)
     assert report.problems == ()
     assert report.command.startswith(f"uv sync --frozen --no-dev --package {project}")
     assert 50e6 < report.size_bytes < 1e9  # numpy + onnxruntime at least, far below torch
     names = {name for name, _ in report.largest}
     assert "onnxruntime" in names
     assert "torch" not in names
+
+
+def test_the_tracking_server_recipe_installs_only_its_dependency_group():
+    arguments = sync_arguments((ROOT / TRACKING_DOCKERFILE).read_text(), "build")
+    assert arguments == ["--frozen", "--only-group", "mlflow-server"]
+
+
+@pytest.mark.integration
+def test_the_tracking_server_install_has_mlflow_postgres_and_s3_but_no_project(tmp_path):
+    report = install_stage(ROOT, "", TRACKING_SERVER, tmp_path)
+    assert report.problems == ()
+    assert report.label == "docker/mlflow/Dockerfile [tracking-server]"
+    assert "mlflow" in {name for name, _ in report.largest} or report.size_bytes > 100e6

@@ -10,6 +10,8 @@ the stage promises:
 - ``serve``: the project's API imports, and torch, MONAI and MLflow are absent. Its
   installed size is printed: that is the serving image's Python payload.
 - ``train``: torch, MONAI and MLflow are present.
+- the tracking server (``docker/mlflow/Dockerfile``): MLflow, psycopg2 and boto3, and no
+  project code or torch.
 
     uv run python -m tools.image_deps                 # every project, both stages
     uv run python -m tools.image_deps ct-seg --stage serve
@@ -32,10 +34,43 @@ from tools.requirements import uv_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = Path("docker/Dockerfile.project")
-STAGES = {"serve": "build-serve", "train": "build-train"}
-"""Image target -> the build stage whose ``uv sync`` installs it."""
-ABSENT_FROM_SERVING = ("torch", "monai", "mlflow")
-PRESENT_FOR_TRAINING = ("torch", "monai", "mlflow", "onnx")
+TRACKING_DOCKERFILE = Path("docker/mlflow/Dockerfile")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An image's install step and what the installed environment must and must not hold."""
+
+    image: str
+    dockerfile: Path
+    build_stage: str
+    present: tuple[str, ...]
+    absent: tuple[str, ...] = ()
+    imports_project_api: bool = False
+
+
+STAGES = {
+    "serve": Stage(
+        "serving",
+        DOCKERFILE,
+        "build-serve",
+        present=("onnxruntime", "fastapi", "medai"),
+        absent=("torch", "monai", "mlflow"),
+        imports_project_api=True,
+    ),
+    "train": Stage(
+        "training", DOCKERFILE, "build-train", present=("torch", "monai", "mlflow", "onnx")
+    ),
+}
+"""Per-project image targets -> the build stage whose ``uv sync`` installs them."""
+TRACKING_SERVER = Stage(
+    "tracking-server",
+    TRACKING_DOCKERFILE,
+    "build",
+    present=("mlflow", "psycopg2", "boto3"),
+    absent=("torch", "medai"),
+)
+"""The monorepo stack's MLflow server (docker/docker-compose.yml): no project, no torch."""
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
@@ -45,10 +80,9 @@ class ImageDepsError(RuntimeError):
 
 @dataclass(frozen=True)
 class InstallReport:
-    """What one stage's install produced for one project."""
+    """What one stage's install produced (for one project, or for the tracking server)."""
 
-    project: str
-    stage: str
+    label: str
     command: str
     size_bytes: int
     largest: tuple[tuple[str, int], ...]
@@ -57,7 +91,7 @@ class InstallReport:
     def lines(self) -> list[str]:
         """Human-readable summary: status, size, the largest packages and any problems."""
         status = "ok" if not self.problems else "FAILED"
-        head = f"{self.project} [{self.stage}]: {status}, installed {_mb(self.size_bytes)}"
+        head = f"{self.label}: {status}, installed {_mb(self.size_bytes)}"
         top = ", ".join(f"{name} {_mb(size)}" for name, size in self.largest)
         return [head, f"  ran: {self.command}", f"  largest: {top}"] + [
             f"  problem: {problem}" for problem in self.problems
@@ -153,27 +187,38 @@ def _api_imports(python: Path, project: str) -> str:
     return f"import {module} failed: {last}"
 
 
-def stage_problems(stage: str, found: dict[str, bool], api_error: str) -> list[str]:
-    """What a stage's environment lacks or has that it must not."""
+def stage_problems(stage: Stage, found: dict[str, bool], api_error: str) -> list[str]:
+    """What a stage's environment lacks or holds that it must not."""
     problems = [api_error] if api_error else []
-    if stage == "serve":
-        problems += [
-            f"{m} is installed (the serving image must not have it)" for m in found if found[m]
-        ]
-    else:
-        problems += [f"{m} is missing (the training image needs it)" for m in found if not found[m]]
+    problems += [
+        f"{m} is missing (the {stage.image} image needs it)"
+        for m in stage.present
+        if not found.get(m, False)
+    ]
+    problems += [
+        f"{m} is installed (the {stage.image} image must not have it)"
+        for m in stage.absent
+        if found.get(m, False)
+    ]
     return problems
 
 
-def install_stage(root: Path, project: str, stage: str, workdir: Path) -> InstallReport:
-    """Run the recipe's ``uv sync`` for ``stage`` into ``workdir/venv`` and check the result.
+def install_stage(root: Path, project: str, stage: Stage, workdir: Path) -> InstallReport:
+    """Run the recipe's ``uv sync`` for ``stage`` into a fresh folder and check the result.
+
+    Args:
+        root: the repo (the build context: the Dockerfiles copy all of it).
+        project: the ``PROJECT`` build argument; empty for the tracking server.
+        stage: which install step, and what its environment must hold.
+        workdir: where the fresh environment folder is made.
 
     Raises:
         ImageDepsError: the recipe has no such step, or ``uv sync`` failed.
     """
-    text = (root / DOCKERFILE).read_text(encoding="utf-8")
-    arguments = _expand(sync_arguments(text, STAGES[stage]), project)
-    venv = workdir / f"{project}-{stage}"
+    text = (root / stage.dockerfile).read_text(encoding="utf-8")
+    arguments = _expand(sync_arguments(text, stage.build_stage), project)
+    label = f"{project or stage.dockerfile} [{stage.image}]"
+    venv = workdir / f"{project or 'stack'}-{stage.image}"
     env = {
         **{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
         "UV_PROJECT_ENVIRONMENT": str(venv),
@@ -186,13 +231,14 @@ def install_stage(root: Path, project: str, stage: str, workdir: Path) -> Instal
     shown = "uv sync " + shlex.join(arguments)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ImageDepsError(f"{project} [{stage}]: `{shown}` failed: {last}")
+        raise ImageDepsError(f"{label}: `{shown}` failed: {last}")
     python = venv / "bin" / "python"
-    modules = ABSENT_FROM_SERVING if stage == "serve" else PRESENT_FOR_TRAINING
-    problems = stage_problems(stage, _importable(python, modules), _api_imports(python, project))
+    found = _importable(python, (*stage.present, *stage.absent))
+    api_error = _api_imports(python, project) if stage.imports_project_api else ""
+    problems = stage_problems(stage, found, api_error)
     sizes = package_sizes(_site_packages(venv))
     largest = tuple(sorted(sizes.items(), key=lambda item: -item[1])[:5])
-    return InstallReport(project, stage, shown, sum(sizes.values()), largest, tuple(problems))
+    return InstallReport(label, shown, sum(sizes.values()), largest, tuple(problems))
 
 
 def known_projects(root: Path) -> list[str]:
@@ -212,18 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"unknown project(s) {', '.join(unknown)}; known: {', '.join(known)}"
         print(message, file=sys.stderr)  # noqa: T201 - the tool's one-line error
         return EXIT_USAGE
+    jobs = [(p, STAGES[s]) for p in args.projects or known for s in args.stages or list(STAGES)]
+    if not args.projects and not args.stages:
+        jobs.append(("", TRACKING_SERVER))
     failed = False
     with tempfile.TemporaryDirectory(prefix="image-deps-") as workdir:
-        for project in args.projects or known:
-            for stage in args.stages or list(STAGES):
-                try:
-                    report = install_stage(ROOT, project, stage, Path(workdir))
-                except ImageDepsError as error:
-                    print(f"error: {error}", file=sys.stderr)  # noqa: T201
-                    failed = True
-                    continue
-                print("\n".join(report.lines()), flush=True)  # noqa: T201 - the tool's report
-                failed = failed or bool(report.problems)
+        for project, stage in jobs:
+            try:
+                report = install_stage(ROOT, project, stage, Path(workdir))
+            except ImageDepsError as error:
+                print(f"error: {error}", file=sys.stderr)  # noqa: T201
+                failed = True
+                continue
+            print("\n".join(report.lines()), flush=True)  # noqa: T201 - the tool's report
+            failed = failed or bool(report.problems)
     return EXIT_FAILED if failed else 0
 
 
