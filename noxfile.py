@@ -22,7 +22,15 @@ import nox
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
 # `structure` joins the defaults (and .ci/run) once every project passes it.
-nox.options.sessions = ["lint", "typecheck", "structure", "images", "image_deps", "tests"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "structure",
+    "images",
+    "image_deps",
+    "manifests",
+    "tests",
+]
 nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
@@ -167,3 +175,14 @@ def image_deps(session: nox.Session) -> None:
     _sync(session, "--only-group", "dev")
     names, _ = _split_posargs(session)
     session.run("python", "-m", "tools.image_deps", *[n for n in names if n in PROJECTS])
+
+
+@nox.session(python=PYTHON)
+def manifests(session: nox.Session) -> None:
+    """Every project's Kubernetes manifests, both environments, against the API schemas.
+
+    deploy/kubernetes is rendered per project with `kubectl kustomize` (offline) and each
+    object validated strictly with kubernetes-validate (tools/manifests.py).
+    """
+    _sync(session, "--only-group", "dev")
+    session.run("python", "-m", "tools.manifests", "--all", "--validate")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import re
 import shlex
 import shutil
@@ -26,6 +27,8 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
+from tools.affected import AffectedError, affected_since
+from tools.manifests import ManifestError, render_manifests
 from tools.requirements import ExportError, uv_command, write_requirements
 from tools.structure_check import check_projects, format_report, load_task_names, read_project
 
@@ -129,18 +132,112 @@ def train(c: Context, project: str, set_: list[str] | None = None) -> None:
         "project": "project folder under projects/",
         "env": "deployment environment: staging (default) or production",
         "set": "config override KEY=VALUE (repeatable)",
+        "tag": "image tag in the manifests (default: the short git commit)",
+        "registry": "image name prefix in the manifests (default medai)",
+        "apply": "kubectl apply the manifests after a promotion (default: print them)",
     },
     iterable=["set_"],
 )
-def deploy(c: Context, project: str, env: str = "staging", set_: list[str] | None = None) -> None:
-    """Promote the challenger to champion if it beats the champion on the evaluation set.
+def deploy(
+    c: Context,
+    project: str,
+    env: str = "staging",
+    set_: list[str] | None = None,
+    tag: str = "",
+    registry: str = "medai",
+    apply: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
+) -> None:
+    """Promote the challenger to champion if it beats the champion; print what would be applied.
 
     Both versions are evaluated on the project's evaluation set; the decision, their
     metrics, the commit and who deployed are recorded on the model version. A refusal
-    says why and moves nothing.
+    says why and moves nothing. After a promotion the environment's Kubernetes manifests
+    (deploy/kubernetes, rendered for the project) are printed; `--apply` pipes them to
+    `kubectl apply` against the current cluster context instead.
     """
     (name,) = resolve_projects(project, allow_all=False)
+    manifests = _manifests(name, env, tag, registry)  # a bad --env stops before the gate
     _script(c, name, "deploy", f"--env {shlex.quote(env)} {_overrides(set_)}".strip())
+    _apply_or_print(c, manifests, name, env, apply=apply)
+
+
+def _image_tag(tag: str) -> str:
+    """``tag``, else the short commit (the tag docker/scripts/build.sh gives by default)."""
+    if tag:
+        return tag
+    try:
+        return _git(ROOT, "rev-parse", "--short", "HEAD")
+    except Exit:
+        return "dev"
+
+
+def _manifests(project: str, env: str, tag: str, registry: str) -> str:
+    """The project's manifests for ``env``; an unknown env or missing kubectl stops (status 2)."""
+    try:
+        return render_manifests(ROOT, project, env, tag=_image_tag(tag), registry=registry)
+    except ManifestError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+
+
+def _apply_or_print(c: Context, manifests: str, project: str, env: str, *, apply: bool) -> None:
+    if apply:
+        result = c.run("kubectl apply -f -", in_stream=io.StringIO(manifests), warn=True)
+        if result is None or result.failed:
+            raise Exit(f"kubectl apply failed for {project} ({env}); nothing else changed", code=1)
+        return
+    print(  # noqa: T201 - the task's report
+        f"# would apply to {env} (kubectl apply -f -; run with --apply to apply):\n{manifests}",
+        end="",
+    )
+
+
+@task(
+    help={
+        "project": "project folder under projects/",
+        "target": "image target: serve, train or all (default)",
+        "env": "environment whose Kubernetes manifests are printed: staging (default), production",
+        "tag": "image tag (default: the short git commit)",
+        "registry": "image name prefix in the manifests (default medai)",
+        "dry-run": "print the docker commands without running them",
+    }
+)
+def build(
+    c: Context,
+    project: str,
+    target: str = "all",
+    env: str = "staging",
+    tag: str = "",
+    registry: str = "medai",
+    dry_run: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
+) -> None:
+    """Build a project's images (docker/scripts/build.sh) and print the manifests that use them.
+
+    Without a Docker engine (as in CI) the docker commands are printed, not run.
+    """
+    (name,) = resolve_projects(project, allow_all=False)
+    targets = ["serve", "train"] if target == ALL else [target]
+    if not set(targets) <= {"serve", "train"}:
+        raise Exit(f"unknown target {target!r}; known: serve, train, all", code=2)
+    manifests = _manifests(name, env, tag, registry)
+    engine = _docker_engine_running(c)
+    if not engine:
+        print("no Docker engine here: printing the build commands only")  # noqa: T201
+    script = ROOT / "docker" / "scripts" / "build.sh"
+    for one in targets:
+        flags = f"--target {one} --tag {shlex.quote(_image_tag(tag))}"
+        if dry_run or not engine:
+            flags += " --dry-run"
+        result = c.run(f"{shlex.quote(str(script))} {shlex.quote(name)} {flags}", warn=True)
+        if result is None or result.failed:
+            raise Exit(f"building the {one} image of {name} failed", code=1)
+    _apply_or_print(c, manifests, name, env, apply=False)
+
+
+def _docker_engine_running(c: Context) -> bool:
+    if shutil.which("docker") is None:
+        return False
+    result = c.run("docker info", hide=True, warn=True)
+    return result is not None and result.ok
 
 
 @task(
@@ -200,31 +297,87 @@ def predict(
     )
 
 
-CHECK_HELP = {"project": "project folder under projects/, 'shared', 'tooling' or 'all' (default)"}
+AFFECTED = "affected"
+DEFAULT_BASE = "origin/main"
+CHECK_HELP = {
+    "project": "project folder under projects/, 'shared', 'tooling', 'all' (default), or "
+    "'affected' (what changed since --base, uncommitted work included)",
+    "base": f"with --project=affected: the ref to compare with (default {DEFAULT_BASE})",
+}
 
 
-def _check_targets(project: str) -> list[str]:
+def _affected(base: str) -> list[str]:
+    """The check targets touched since ``base`` (committed, staged, unstaged, untracked)."""
+    try:
+        found = affected_since(ROOT, base, include_worktree=True, projects=known_projects())
+    except AffectedError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    for reason in found.reasons:
+        print(reason)  # noqa: T201 - why these targets
+    return list(found.targets)
+
+
+def _check_targets(project: str, base: str = DEFAULT_BASE) -> list[str] | None:
+    """Nox targets for ``--project``: [] means every target, None means nothing to do."""
     if project == ALL:
         return []  # nox's default: every target
+    if project == AFFECTED:
+        targets = _affected(base)
+        if not targets:
+            print(f"nothing affected since {base}: no checks to run")  # noqa: T201
+            return None
+        return targets
     return resolve_projects(project, allow_all=False, extra=NON_PROJECT_TARGETS)
 
 
+def _nox_checks(c: Context, session: str, project: str, base: str, extra: str = "") -> None:
+    targets = _check_targets(project, base)
+    if targets is not None:
+        _nox(c, session, targets, extra)
+
+
 @task(help=CHECK_HELP)
-def lint(c: Context, project: str = ALL) -> None:
+def lint(c: Context, project: str = ALL, base: str = DEFAULT_BASE) -> None:
     """Ruff lint and format check (via the nox 'lint' session)."""
-    _nox(c, "lint", _check_targets(project))
+    _nox_checks(c, "lint", project, base)
 
 
 @task(help=CHECK_HELP)
-def typecheck(c: Context, project: str = ALL) -> None:
+def typecheck(c: Context, project: str = ALL, base: str = DEFAULT_BASE) -> None:
     """Type-check with mypy --strict (via the nox 'typecheck' session)."""
-    _nox(c, "typecheck", _check_targets(project))
+    _nox_checks(c, "typecheck", project, base)
 
 
 @task(help={**CHECK_HELP, "pytest": "extra pytest arguments, e.g. '-m \"not integration\"'"})
-def test(c: Context, project: str = ALL, pytest: str = "") -> None:
+def test(c: Context, project: str = ALL, pytest: str = "", base: str = DEFAULT_BASE) -> None:
     """Run tests, each target in its own venv (via the nox 'tests' session)."""
-    _nox(c, "tests", _check_targets(project), pytest)
+    _nox_checks(c, "tests", project, base, pytest)
+
+
+@task(
+    help={
+        "base": f"ref to compare HEAD with (default {DEFAULT_BASE}); CI passes the PR's base",
+        "format": "lines (default), json (the CI matrix) or github (step outputs)",
+        "worktree": "count uncommitted and untracked files too",
+    }
+)
+def affected(
+    c: Context,  # noqa: ARG001 - invoke passes the context
+    base: str = DEFAULT_BASE,
+    format_: str = "lines",
+    worktree: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
+) -> None:
+    """Which check targets (shared, projects, tooling) a change touches; CI's matrix.
+
+    A change inside projects/X affects X; the shared library, the root pyproject.toml or
+    uv.lock, noxfile.py or tasks.py affect every target. The rules: tools/affected.py.
+    """
+    from tools.affected import main as affected_main  # noqa: PLC0415 - its CLI
+
+    argv = ["--base", base, "--format", format_, *(["--worktree"] if worktree else [])]
+    status = affected_main(argv)
+    if status:
+        raise Exit(code=status)
 
 
 @task(
@@ -310,7 +463,8 @@ RESERVED_NAMES = frozenset(
     {ALL, *NON_PROJECT_TARGETS, "medai", "template", "projects", "tests", "tools", "docs"}
 )
 """Names a project cannot take: task targets, the shared library and repo folders."""
-REGISTERED_FILES = ("pyproject.toml", "uv.lock")
+STACK = Path("docker/docker-compose.yml")
+REGISTERED_FILES = ("pyproject.toml", "uv.lock", str(STACK))
 """Root files `uv add` changes when it registers a project."""
 
 
@@ -400,6 +554,49 @@ def undone_on_failure(root: Path, name: str) -> Iterator[None]:
         raise
 
 
+STACK_SERVICES = """\
+  {name}-init:
+    <<: *model-init
+    image: medai/{name}:${{TAG:-dev}}-train
+    build: {{<<: *project-build, target: train, args: {{PROJECT: {name}}}}}
+    volumes: [{name}-models:/models]
+
+  {name}:
+    <<: *model-server
+    image: medai/{name}:${{TAG:-dev}}-serve
+    build: {{<<: *project-build, target: serve, args: {{PROJECT: {name}}}}}
+    depends_on: {{{name}-init: {{condition: service_completed_successfully}}}}
+    volumes: [{name}-models:/models:ro]
+
+"""
+
+
+def add_to_stack(root: Path, name: str) -> None:
+    """Add the project's model init step and server to the monorepo stack (docker/).
+
+    The services go last in ``services:`` (just before the top-level ``secrets:``) and
+    the model volume last in ``volumes:`` (the file's last section), so the file stays
+    hand-editable and the new block reads like the ones before it.
+
+    Raises:
+        Exit: the stack file does not have that shape (status 2): add the block by hand.
+    """
+    path = root / STACK
+    if not path.is_file():
+        return  # a repo without the shared stack
+    text = path.read_text(encoding="utf-8")
+    volumes_at = text.rfind("\nvolumes:\n")
+    if "\nsecrets:\n" not in text or volumes_at < 0 or f"\n  {name}:\n" in text:
+        raise Exit(
+            f"{STACK}: cannot add {name}'s services (expected top-level `secrets:` and a last "
+            f"`volumes:` section, and no service {name!r} yet); add them by hand",
+            code=2,
+        )
+    services = STACK_SERVICES.format(name=name)
+    text = text.replace("\nsecrets:\n", f"\n{services}secrets:\n", 1)
+    path.write_text(text.rstrip("\n") + f"\n  {name}-models: *models-volume\n", encoding="utf-8")
+
+
 def _run(argv: list[str], root: Path, what: str) -> None:
     """Run a step of ``invoke new`` / ``update-template``.
 
@@ -485,18 +682,20 @@ def new(c: Context, project: str, kind: str = "segmentation", modality: str = ""
         render_project(ROOT, project, {"kind": kind, "modality": modality}, commit)
         _run([*uv_command(), "add", "--no-sync", "--quiet", f"{project}[train]"], ROOT, "uv add")
         tidy_imports(ROOT, project)
+        add_to_stack(ROOT, project)
         try:
             write_requirements(ROOT, project, project)
         except ExportError as exc:
             raise Exit(str(exc), code=2) from None
     print(  # noqa: T201 - the task's report
         f"created projects/{project} ({kind}) from template commit {commit[:12]}; registered "
-        f'"{project}[train]" in pyproject.toml and uv.lock; wrote requirements*.txt\n'
+        f'"{project}[train]" in pyproject.toml and uv.lock; added its server to {STACK}; '
+        "wrote requirements*.txt\n"
         "next:\n"
         f"  uv run nox -s tests -- {project}\n"
         f"  uv run invoke train --project={project}\n"
         f"  uv run invoke check --project={project}\n"
-        f"  git add projects/{project} pyproject.toml uv.lock && git commit"
+        f"  git add projects/{project} pyproject.toml uv.lock {STACK} && git commit"
     )
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 from tools.structure_check import check_projects, format_report, load_task_names
@@ -122,6 +123,32 @@ def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines(tasks):
     assert tasks.failure_summary(uv) == expected
     plain = subprocess.CompletedProcess(["ruff"], 2, stdout="checked\nbroken file\n", stderr="")
     assert tasks.failure_summary(plain) == "broken file"
+
+
+def test_the_new_project_joins_the_monorepo_stack_like_the_projects_before_it(
+    tasks, repo_root, tmp_path
+):
+    stack = tmp_path / "docker" / "docker-compose.yml"
+    stack.parent.mkdir()
+    stack.write_text((repo_root / "docker" / "docker-compose.yml").read_text())
+
+    tasks.add_to_stack(tmp_path, "mri-seg")
+
+    services = yaml.safe_load(stack.read_text())["services"]
+    first = min(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
+    for suffix in ("-init", ""):
+        ours, theirs = services[f"mri-seg{suffix}"], services[f"{first}{suffix}"]
+        assert ours["build"]["args"] == {"PROJECT": "mri-seg"}
+        assert ours["volumes"] == [v.replace(first, "mri-seg") for v in theirs["volumes"]]
+        assert ours["environment"] == theirs["environment"]
+    assert yaml.safe_load(stack.read_text())["volumes"]["mri-seg-models"]["driver_opts"]
+    assert list(services)[-2:] == ["mri-seg-init", "mri-seg"]
+
+    with pytest.raises(Exit, match="no service 'mri-seg' yet"):
+        tasks.add_to_stack(tmp_path, "mri-seg")
+    stack.write_text("services: {}\n")
+    with pytest.raises(Exit, match="add them by hand"):
+        tasks.add_to_stack(tmp_path, "mri-seg")
 
 
 @pytest.fixture
@@ -244,6 +271,8 @@ def test_new_renders_a_project_that_passes_the_structure_check(repo_clone, git):
     assert '"probe-seg[train]"' in root_pyproject
     assert "probe-seg = { workspace = true }" in root_pyproject
     assert 'name = "probe-seg"' in (repo_clone / "uv.lock").read_text()
+    stack = yaml.safe_load((repo_clone / "docker" / "docker-compose.yml").read_text())
+    assert stack["services"]["probe-seg"]["build"]["args"] == {"PROJECT": "probe-seg"}
 
     git(repo_clone, "add", "-A")
     tracked = git(repo_clone, "ls-files", "projects/probe-seg").split()

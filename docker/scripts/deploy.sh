@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Push a built serving image to a registry (the cluster side is kubectl/kustomize).
+# Push a project's built images to a registry under the names the Kubernetes manifests
+# use (REGISTRY/PROJECT:TAG-serve and -train; `invoke deploy` prints those manifests).
 set -euo pipefail
 # shellcheck source=docker/scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -7,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 usage() {
     cat <<USAGE
 usage: docker/scripts/deploy.sh PROJECT --registry HOST[/PATH] [--tag TAG] [--dry-run]
-Tags medai/PROJECT:TAG-serve as REGISTRY/PROJECT:TAG and pushes it.
+Tags medai/PROJECT:TAG-serve and medai/PROJECT:TAG-train as REGISTRY/PROJECT:TAG-serve
+and REGISTRY/PROJECT:TAG-train and pushes both (the train image runs the model init step).
 USAGE
 }
 
@@ -28,5 +30,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "${registry}" ]] || die "no registry: pass --registry or set MEDAI_REGISTRY"
 
-run_or_print docker tag "medai/${project}:${tag}-serve" "${registry}/${project}:${tag}"
-run_or_print docker push "${registry}/${project}:${tag}"
+for target in serve train; do
+    run_or_print docker tag "medai/${project}:${tag}-${target}" "${registry}/${project}:${tag}-${target}"
+    run_or_print docker push "${registry}/${project}:${tag}-${target}"
+done
