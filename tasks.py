@@ -156,8 +156,14 @@ def deploy(
     `kubectl apply` against the current cluster context instead.
     """
     (name,) = resolve_projects(project, allow_all=False)
-    manifests = _manifests(name, env, tag, registry)  # a bad --env stops before the gate
     _script(c, name, "deploy", f"--env {shlex.quote(env)} {_overrides(set_)}".strip())
+    try:  # promoted; the gate has checked --env
+        manifests = render_manifests(ROOT, name, env, tag=_image_tag(tag), registry=registry)
+    except ManifestError as exc:
+        if apply:
+            raise Exit(f"promoted, but not applied: {exc}", code=2) from None
+        print(f"promoted; manifests not printed: {exc}", file=sys.stderr)  # noqa: T201
+        return
     _apply_or_print(c, manifests, name, env, apply=apply)
 
 

@@ -11,7 +11,7 @@ INVOKE := cd "$(ROOT)" && uv run invoke
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate predict serve deploy rollback test lint typecheck check requirements
+.PHONY: help install train evaluate predict serve build deploy rollback test lint typecheck check requirements
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ predict:  ## run the registered model on INPUT, write OUTPUT
 
 serve:  ## serve the registered model over HTTP (FastAPI)
 	$(INVOKE) serve --project=$(PROJECT) $(ARGS)
+
+build:  ## build the serve and train images (printed without a Docker engine) and print the manifests
+	$(INVOKE) build --project=$(PROJECT) --env=$(or $(ENV),staging) $(ARGS)
 
 deploy:  ## promote the challenger if it beats the champion (ENV=staging|production)
 	$(INVOKE) deploy --project=$(PROJECT) --env=$(or $(ENV),staging) $(ARGS)
