@@ -24,6 +24,7 @@ from medai.data import build_manifest
 from medai.serving.bundle import ModelBundle
 from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 from medai.tracking.materialize import materialize
+from medai.tracking.publish import label_new_version
 from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias, set_alias, tag_version
 from medai.tracking.runs import tracked_run
 from medai.tracking.store import (
@@ -209,6 +210,27 @@ def log_demo_model():
     return mlflow.pyfunc.log_model(
         name="model", python_model=Echo(), registered_model_name="demo", pip_requirements=["mlflow"]
     )
+
+
+def test_a_version_that_cannot_be_labelled_is_taken_back_and_the_challenger_kept(
+    settings, repo, monkeypatch
+):
+    with tracked_run(settings, repo):
+        info = log_demo_model()
+    label_new_version("demo", str(info.registered_model_version), {"medai.kind": "demo"})
+    second = mlflow.register_model(info.model_uri, "demo")
+
+    def server_gone(*_args: object) -> None:
+        raise ConnectionError("tracking server went away")
+
+    monkeypatch.setattr("medai.tracking.publish.set_alias", server_gone)
+    with pytest.raises(ConnectionError, match="went away"):
+        label_new_version("demo", str(second.version), {"medai.kind": "demo"})
+
+    client = MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions("name='demo'")] == ["1"]
+    assert str(client.get_model_version_by_alias("demo", "challenger").version) == "1"
+    assert client.get_model_version("demo", "1").tags["medai.kind"] == "demo"
 
 
 def test_registry_aliases_resolve_champion_before_challenger(settings, repo):

@@ -9,6 +9,7 @@ Needs the ``train`` extra (torch, onnx) and MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import monai
 import numpy as np
 import torch
 from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
 
 from medai.export import OnnxGraphSpec, check_onnx_matches, export_onnx
 from medai.tracking.models import log_pytorch_model
@@ -107,9 +109,25 @@ def register_network(
         registered_model_name=name,
     )
     version = str(info.registered_model_version)
-    tag_version(name, version, {**tags, **onnx_tags})
-    set_alias(name, CHALLENGER, version)
+    label_new_version(name, version, {**tags, **onnx_tags})
     return version
+
+
+def label_new_version(name: str, version: str, tags: Mapping[str, str]) -> None:
+    """Tag a just-registered version and make it the challenger, or take it back.
+
+    MLflow creates the version before it can be tagged, so a failure in between (the
+    server going away, an interrupt) would leave a version with no lineage or ONNX tags
+    that the registry lists like any other. Deleting it on failure keeps "registered"
+    meaning "complete": the previous challenger stays the challenger.
+    """
+    try:
+        tag_version(name, version, tags)
+        set_alias(name, CHALLENGER, version)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original failure is the one to report
+            MlflowClient().delete_model_version(name, version)
+        raise
 
 
 def load_registered_network(name: str, version: str) -> torch.nn.Module:
