@@ -76,7 +76,8 @@ def test_the_example_commits_no_secret_and_the_real_env_file_is_ignored():
 def test_mlflow_keeps_runs_in_postgres_and_artifacts_in_minio(stack):
     mlflow = stack["services"]["mlflow"]
     env = mlflow["environment"]
-    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
+    # psycopg2 is what the mlflow-server group installs; bare postgresql:// means psycopg 3.
+    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg2://")
     assert "@postgres:5432/" in env["MLFLOW_BACKEND_STORE_URI"]
     assert env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"

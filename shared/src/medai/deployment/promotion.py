@@ -11,7 +11,7 @@ import getpass
 import json
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -168,6 +168,11 @@ def rollback(name: str, context: DeployContext) -> tuple[str, str]:
             "to roll back to"
         )
     previous = history[-1]
+    # The alias is one per model, so the rollback undoes the deploy that made the current
+    # champion: record that deploy's environment, not the CLI's lack of one.
+    deployed_in = (current.tags or {}).get("deploy.environment")
+    if deployed_in:
+        context = replace(context, environment=deployed_in)
     tag_version(
         name,
         str(current.version),
