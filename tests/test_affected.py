@@ -429,7 +429,11 @@ def test_the_matrix_is_the_affected_jobs_output(workflow):
     }
     runs = [s.get("run", "") for s in checks["steps"]]
     assert 'uv run nox -s lint typecheck tests -- "$TARGET"' in runs
-    assert jobs["images"]["if"] == "needs.affected.outputs.images == 'true'"
+    images = jobs["images"]
+    assert images["needs"] == ["affected", "checks"]  # then the image job
+    assert "needs.affected.outputs.images == 'true'" in images["if"]
+    assert "always()" in images["if"]  # also when the matrix was empty (docker/ only)
+    assert "needs.checks.result == 'skipped'" in images["if"]
 
 
 def test_every_job_caches_uv_on_the_lock_file(workflow):
