@@ -600,7 +600,7 @@ def add_to_stack(root: Path, name: str) -> None:
         )
     services = STACK_SERVICES.format(name=name)
     text = text.replace("\nsecrets:\n", f"\n{services}secrets:\n", 1)
-    path.write_text(text.rstrip("\n") + f"\n  {name}-models: *models-volume\n", encoding="utf-8")
+    path.write_text(text.rstrip("\n") + f"\n  {name}-models:\n", encoding="utf-8")
 
 
 def _run(argv: list[str], root: Path, what: str) -> None:

@@ -109,3 +109,17 @@ def test_every_project_server_is_pointed_at_the_stack(stack, project):
     }
     assert models == {f"{project}-models"}
     assert any(v.endswith(":ro") for v in server["volumes"])
+
+
+@pytest.mark.parametrize("compose", COMPOSE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_model_volumes_outlive_the_init_step(compose):
+    """The init step writes the model and exits; a tmpfs volume would be emptied right then."""
+    volumes = yaml.safe_load(compose.read_text()).get("volumes") or {}
+    for name, options in volumes.items():
+        driver_opts = (options or {}).get("driver_opts", {})
+        assert driver_opts.get("type") != "tmpfs", f"{compose.name}: volume {name} is tmpfs"
+
+
+def test_the_images_own_models_so_a_fresh_volume_is_writable_by_the_init_step():
+    recipe = (ROOT / "docker" / "Dockerfile.project").read_text()
+    assert "mkdir -p /models && chown medai:medai /models" in recipe
