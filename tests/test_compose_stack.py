@@ -102,7 +102,9 @@ def test_every_project_server_is_pointed_at_the_stack(stack, project):
         assert service["build"]["args"]["PROJECT"] == project
         assert service["build"]["dockerfile"] == "docker/Dockerfile.project"
     assert server["depends_on"][f"{project}-init"]["condition"] == "service_completed_successfully"
-    assert server["environment"]["MEDAI_API_KEYS_FILE"] == "/run/secrets/api_keys"
+    for service in (init, server):  # the init step checks the server's start-up too
+        assert service["environment"]["MEDAI_API_KEYS_FILE"] == "/run/secrets/api_keys"
+        assert service["secrets"] == ["api_keys"]
     assert "MEDAI_API_KEYS" not in server["environment"]  # keys from the secret file only
     models = {v.split(":")[0] for v in init["volumes"]} & {
         v.split(":")[0] for v in server["volumes"]
