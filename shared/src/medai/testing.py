@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from medai.config import ProjectSettings
 from medai.project import KitProject, ProjectBinding
@@ -89,8 +89,98 @@ def start_test_client(
     client = client_type(app)
     client.__enter__()
     deadline = time.monotonic() + timeout
-    while client.get("/ready").status_code != 200 and time.monotonic() < deadline:  # noqa: PLR2004
+    while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
         if app.state.model_error:
             break
         time.sleep(0.02)
     return client
+
+
+def throwaway_overrides(workdir: Path, shrink: Mapping[str, object]) -> list[str]:
+    """``shrink`` as ``--set`` values, plus data, reports and an MLflow store in ``workdir``.
+
+    What a project's integration tests need to train, evaluate and deploy for real
+    without touching the repo's data folder or its MLflow store.
+    """
+    places = {
+        "data.root": workdir / "data",
+        "evaluate.output_dir": workdir / "reports",
+        "tracking.uri": f"sqlite:///{workdir / 'mlflow.db'}",
+        "tracking.artifact_location": (workdir / "mlruns").as_uri(),
+    }
+    return [f"{key}={value}" for key, value in {**shrink, **places}.items()]
+
+
+def as_options(overrides: Iterable[str]) -> list[str]:
+    """Overrides as command-line options: ``--set KEY=VALUE`` each."""
+    return [word for override in overrides for word in ("--set", override)]
+
+
+def registry_client(binding: ProjectBinding[Any], overrides: Sequence[str]) -> Any:  # noqa: ANN401 - an MlflowClient; MLflow loads only when called
+    """A client of the store ``overrides`` name, its registry included.
+
+    Both URIs are given: a client without ``registry_uri`` takes the process-wide one,
+    which the last command run in the test process has set.
+    """
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 - MLflow: integration tests only
+
+    uri = binding.load(list(overrides), environ={}).tracking.uri
+    return MlflowClient(uri, registry_uri=uri)
+
+
+class PromotionGateChecks:
+    """A project's deploy and rollback commands, end to end on its session's trained model.
+
+    Subclass it as ``TestPromotionGate`` in ``tests/integration/test_deployment.py``, set
+    ``model_name``, ``deploy`` and ``rollback`` (the project's ``deploy_main`` and
+    ``rollback_main``), and provide the fixtures ``trained`` (a training result with
+    ``model_version``), ``registry`` (a client of its store) and ``session_options``.
+    """
+
+    model_name: ClassVar[str]
+    deploy: ClassVar[Callable[[Sequence[str]], int]]
+    rollback: ClassVar[Callable[[Sequence[str]], int]]
+    api_key: ClassVar[str] = "gate-test-key-0123456789"
+    """The deploy command refuses to promote when the server would have no API key."""
+
+    def champion_of(self, registry: Any) -> str | None:  # noqa: ANN401 - an MlflowClient
+        """The version behind ``champion``, or None."""
+        aliases = registry.get_registered_model(self.model_name).aliases
+        return str(aliases["champion"]) if "champion" in aliases else None
+
+    def test_a_first_deploy_promotes_the_challenger_and_records_why(
+        self,
+        trained: Any,  # noqa: ANN401 - the kit's TrainingResult
+        registry: Any,  # noqa: ANN401 - an MlflowClient
+        session_options: list[str],
+        monkeypatch: Any,  # noqa: ANN401 - pytest's fixture
+    ) -> None:
+        """No champion yet: the challenger is promoted and the decision recorded on it."""
+        monkeypatch.setenv("MEDAI_API_KEYS", self.api_key)
+
+        assert type(self).deploy(["--env", "staging", *session_options]) == 0
+        assert self.champion_of(registry) == trained.model_version
+        tags = registry.get_model_version(self.model_name, trained.model_version).tags
+        assert tags["deploy.decision"] == "promoted"
+        assert tags["deploy.environment"] == "staging"
+
+    def test_rolling_back_the_first_champion_is_refused_in_one_line(
+        self,
+        trained: Any,  # noqa: ANN401 - the kit's TrainingResult
+        registry: Any,  # noqa: ANN401 - an MlflowClient
+        session_options: list[str],
+        monkeypatch: Any,  # noqa: ANN401 - pytest's fixture
+        capsys: Any,  # noqa: ANN401 - pytest's fixture
+    ) -> None:
+        """The first champion has nothing before it: one line, champion unchanged."""
+        monkeypatch.setenv("MEDAI_API_KEYS", self.api_key)
+        type(self).deploy(["--env", "staging", *session_options])  # promotes, or did already
+        capsys.readouterr()
+
+        assert type(self).rollback(session_options) == 2  # the user-error exit code
+        refusal = capsys.readouterr().err
+        assert refusal.endswith(
+            "is the first champion: there is no previous one to roll back to; champion unchanged\n"
+        )
+        assert refusal.count("\n") == 1
+        assert self.champion_of(registry) == trained.model_version
