@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import time
@@ -184,3 +185,81 @@ class PromotionGateChecks:
         )
         assert refusal.count("\n") == 1
         assert self.champion_of(registry) == trained.model_version
+
+
+def session_fixtures(
+    project: KitProject[Any, Any], shrink: Mapping[str, object], train: str
+) -> tuple[Any, Any, Any, Any]:
+    """A project's session fixtures, so each project's conftest need not copy them.
+
+    They are ``session_overrides``, ``session_options``, ``registry`` and ``trained``
+    (the shrunk model, trained once and registered as challenger). Assign them in the
+    project's ``tests/conftest.py``; pytest finds fixtures by name::
+
+        session_overrides, session_options, registry, trained = session_fixtures(
+            PROJECT, SMALL, train="medai.classification.training_run:train"
+        )
+
+    Args:
+        project: The project's ``KitProject``.
+        shrink: ``--set`` values that make a whole run take seconds.
+        train: ``module:function`` of the kit's ``train(project, settings)``, imported
+            only when a test asks for ``trained`` (torch, MONAI and MLflow load then).
+    """
+    import pytest  # noqa: PLC0415 - only test sessions call this
+
+    binding = project.binding
+
+    @pytest.fixture(scope="session")
+    def session_overrides(tmp_path_factory: Any) -> list[str]:  # noqa: ANN401 - pytest's
+        """``shrink`` plus a data folder, reports and MLflow store of the session's own."""
+        return throwaway_overrides(tmp_path_factory.mktemp(binding.name), shrink)
+
+    @pytest.fixture(scope="session")
+    def session_options(session_overrides: list[str]) -> list[str]:
+        """The same overrides as command-line options."""
+        return as_options(session_overrides)
+
+    @pytest.fixture(scope="session")
+    def registry(session_overrides: list[str]) -> Any:  # noqa: ANN401 - an MlflowClient
+        """A client of the session's store, its registry included."""
+        return registry_client(binding, session_overrides)
+
+    @pytest.fixture(scope="session")
+    def trained(session_overrides: list[str]) -> Any:  # noqa: ANN401 - the kit's result
+        """The shrunk model, trained once per session and registered as ``challenger``."""
+        module, function = train.split(":")
+        run = getattr(importlib.import_module(module), function)
+        return run(project, binding.load(session_overrides, environ={}))
+
+    return session_overrides, session_options, registry, trained
+
+
+class SettingsChecks:
+    """What every project's config must do; subclass as ``TestSettings`` with ``binding``.
+
+    ``bad_values`` pairs a ``--set`` override the project must refuse with a regular
+    expression its one-line error must match.
+    """
+
+    binding: ClassVar[ProjectBinding[Any]]
+    bad_values: ClassVar[Sequence[tuple[str, str]]] = (
+        ("train.epoch=3", r"^--set train\.epoch=3: train\.epoch: unknown key; did you mean"),
+    )
+
+    def test_a_set_override_beats_an_environment_variable(self) -> None:
+        """``--set`` wins over ``MEDAI__*``, which wins over the config files."""
+        environ = {"MEDAI__TRAIN__EPOCHS": "7"}
+        assert self.binding.load(environ=environ).train.epochs == 7
+        assert self.binding.load(["train.epochs=9"], environ=environ).train.epochs == 9
+
+    def test_each_bad_value_stops_the_load_with_one_line_naming_it(self) -> None:
+        """A bad value is refused with one line that names it, never a traceback dump."""
+        import pytest  # noqa: PLC0415 - only test sessions run this
+
+        from medai.config import ConfigError  # noqa: PLC0415 - cheap; keeps the top light
+
+        for override, message in self.bad_values:
+            with pytest.raises(ConfigError, match=message) as caught:
+                self.binding.load([override], environ={})
+            assert "\n" not in str(caught.value), override
