@@ -283,6 +283,7 @@ def test_new_renders_a_project_that_passes_the_structure_check(repo_clone, git):
         repo_clone, ["probe-seg"], task_names=load_task_names(repo_clone)
     )  # includes loading its settings in development and production
     assert results == {"probe-seg": []}, format_report(results)
+    _assert_lint_and_types_clean(repo_clone, project, "probe_seg")
 
     again = _invoke(repo_clone, "new", "--project=probe-seg")
     assert again.returncode == 2
@@ -306,6 +307,30 @@ def test_a_classification_project_renders_its_own_kit_files_and_passes_the_check
     git(repo_clone, "add", "-A")
     results = check_projects(repo_clone, ["probe-cls"], task_names=load_task_names(repo_clone))
     assert results == {"probe-cls": []}, format_report(results)
+    _assert_lint_and_types_clean(repo_clone, project, "probe_cls")
+
+
+def _assert_lint_and_types_clean(clone: Path, project: Path, package: str) -> None:
+    """What CI's lint and typecheck sessions ask of the rendered project: ruff and mypy --strict.
+
+    mypy reads the package from its src folder (it is not installed in this venv), with
+    the clone's configuration.
+    """
+    relative = str(project.relative_to(clone))
+    for command in (
+        [sys.executable, "-m", "ruff", "check", relative],
+        [sys.executable, "-m", "ruff", "format", "--check", relative],
+        [sys.executable, "-m", "mypy", "-p", package],
+    ):
+        done = subprocess.run(
+            command,
+            cwd=clone,
+            env={**os.environ, "MYPYPATH": str(project / "src")},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-2000:])
 
 
 def test_a_segmentation_render_has_no_classification_only_file(repo_root, tmp_path):
