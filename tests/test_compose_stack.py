@@ -125,3 +125,15 @@ def test_model_volumes_outlive_the_init_step(compose):
 def test_the_images_own_models_so_a_fresh_volume_is_writable_by_the_init_step():
     recipe = (ROOT / "docker" / "Dockerfile.project").read_text()
     assert "mkdir -p /models && chown medai:medai /models" in recipe
+
+
+@pytest.mark.parametrize("compose", COMPOSE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_builds_name_the_recipe_itself_not_a_link_to_it(compose):
+    """BuildKit reads the Dockerfile from its own folder; a link out of it fails the build."""
+    services = yaml.safe_load(compose.read_text())["services"]
+    dockerfiles = {s["build"]["dockerfile"] for s in services.values() if "build" in s}
+    if compose.name == "docker-compose.yml":  # the overlays build nothing of their own
+        assert dockerfiles, compose
+    for dockerfile in dockerfiles:  # every build context here is the repo root
+        assert (ROOT / dockerfile).is_file(), dockerfile
+        assert not (ROOT / dockerfile).is_symlink(), dockerfile

@@ -29,7 +29,7 @@ done
 [[ "${target}" == "serve" || "${target}" == "train" ]] || die "--target must be serve or train, got '${target}'"
 
 run_or_print docker build \
-    --file "${REPO_ROOT}/projects/${project}/docker/Dockerfile" \
+    --file "${REPO_ROOT}/docker/Dockerfile.project" \
     --build-arg "PROJECT=${project}" \
     --target "${target}" \
     --tag "medai/${project}:${tag}-${target}" \

@@ -193,6 +193,32 @@ def test_a_missing_api_key_secret_stops_before_the_registry(repo, client, monkey
     assert "no API-key secret for production" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        ("MEDAI_API_KEYS_FILE", "/nonexistent/keys", "/nonexistent/keys"),
+        ("MEDAI_API_KEYS", "short", "16"),
+    ],
+)
+def test_an_unusable_api_key_secret_is_one_line_and_changes_nothing(
+    repo, client, monkeypatch, capsys, secret
+):
+    variable, value, says = secret
+    first = add_version(client, repo)
+    monkeypatch.delenv("MEDAI_API_KEYS")
+    monkeypatch.setenv(variable, value)
+    before = registry_state(client)
+    deploy, _ = deployment_commands(make_project(repo, {first: 0.9}))
+
+    assert deploy(["--env", "staging"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: environment: MEDAI_API_KEYS_FILE: API-key secret for staging: ")
+    assert says in err
+    assert err.count("\n") == 1
+    assert registry_state(client) == before
+
+
 def test_an_unknown_environment_is_refused(repo, client, capsys):
     first = add_version(client, repo)
     deploy, _ = deployment_commands(make_project(repo, {first: 0.9}))

@@ -49,9 +49,18 @@ class GateRefusedError(RuntimeError):
 
 def _require_api_key_secret(environment: str) -> None:
     """A deployed server refuses to start without API keys: refuse before promoting."""
-    from medai.serving.settings import load_api_keys  # noqa: PLC0415 - FastAPI stack
+    from medai.serving.settings import (  # noqa: PLC0415 - FastAPI stack
+        ServingConfigError,
+        load_api_keys,
+    )
 
-    if not load_api_keys(os.environ):
+    try:
+        keys = load_api_keys(os.environ)
+    except ServingConfigError as exc:  # an unreadable file, a key too short: the server's rules
+        raise ConfigError(
+            "environment", "MEDAI_API_KEYS_FILE", f"API-key secret for {environment}: {exc}"
+        ) from None
+    if not keys:
         raise ConfigError(
             "environment",
             "MEDAI_API_KEYS_FILE",
