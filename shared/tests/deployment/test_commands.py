@@ -152,6 +152,11 @@ def test_a_better_challenger_replaces_the_champion_and_rollback_restores_it(repo
     assert rollback([]) == 0
     assert champion(client) == first
     assert client.get_model_version(NAME, second).tags["rollback.replaced_by"] == first
+    # The version rolled back from is no longer the challenger: the next deploy cannot
+    # quietly promote it again.
+    assert "challenger" not in client.get_registered_model(NAME).aliases
+    assert deploy([]) == 2
+    assert champion(client) == first
 
 
 def test_a_rollback_with_no_previous_champion_changes_nothing(repo, client, capsys):

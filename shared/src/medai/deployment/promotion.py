@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from medai.deployment.gate import Decision, GateScores
-from medai.tracking.registry import CHAMPION, resolve_alias, set_alias, tag_version
+from medai.tracking.registry import CHALLENGER, CHAMPION, resolve_alias, set_alias, tag_version
 
 HISTORY_TAG = "medai.champion_history"
 """Registered-model tag: JSON list of the versions that were champion, newest last."""
@@ -180,4 +180,10 @@ def rollback(name: str, context: DeployContext) -> tuple[str, str]:
     )
     set_alias(name, CHAMPION, previous)
     _set_history(name, history)
+    # A version rolled back from must not come back with the next `deploy`: if it is still
+    # the challenger, it stops being one (train or nominate another).
+    client = MlflowClient()
+    aliases = client.get_registered_model(name).aliases
+    if str(aliases.get(CHALLENGER, "")) == str(current.version):
+        client.delete_registered_model_alias(name, CHALLENGER)
     return str(current.version), previous
