@@ -67,8 +67,11 @@ def _overrides(values: list[str] | None) -> str:
     return " ".join(f"--set {shlex.quote(v)}" for v in values or [])
 
 
-def _script(c: Context, project: str, name: str, args: str = "", *, task_name: str = "") -> None:
+def _script(c: Context, project: str, name: str, args: str = "", *, task_name: str = "") -> str:
     """Run ``projects/<project>/scripts/<name>.py`` (for the task ``task_name``, default ``name``).
+
+    Returns:
+        What the script printed on stdout (it is shown as it runs, too).
 
     Raises:
         Exit: the script is missing (status 2) or failed (its status), naming the project.
@@ -86,6 +89,7 @@ def _script(c: Context, project: str, name: str, args: str = "", *, task_name: s
             f"{task_name or name} failed for project {project!r} (exit status {result.exited})",
             code=result.exited or 1,
         )
+    return result.stdout if result is not None else ""
 
 
 def _each_project(c: Context, name: str, projects: list[str], args: str) -> None:
@@ -133,8 +137,9 @@ def train(c: Context, project: str, set_: list[str] | None = None) -> None:
         "env": "deployment environment: staging (default) or production",
         "set": "config override KEY=VALUE (repeatable)",
         "tag": "image tag in the manifests (default: the short git commit)",
-        "registry": "image name prefix in the manifests (default medai)",
-        "apply": "kubectl apply the manifests after a promotion (default: print them)",
+        "registry": "image name prefix in the manifests (default medai; required with --apply)",
+        "apply": "kubectl apply the manifests after a promotion (default: print them); "
+        "needs --registry, --tag and a kubectl context, checked before the gate",
     },
     iterable=["set_"],
 )
@@ -144,7 +149,7 @@ def deploy(
     env: str = "staging",
     set_: list[str] | None = None,
     tag: str = "",
-    registry: str = "medai",
+    registry: str = "",
     apply: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
 ) -> None:
     """Promote the challenger to champion if it beats the champion; print what would be applied.
@@ -156,15 +161,54 @@ def deploy(
     `kubectl apply` against the current cluster context instead.
     """
     (name,) = resolve_projects(project, allow_all=False)
-    _script(c, name, "deploy", f"--env {shlex.quote(env)} {_overrides(set_)}".strip())
-    try:  # promoted; the gate has checked --env
-        manifests = render_manifests(ROOT, name, env, tag=_image_tag(tag), registry=registry)
+    if apply:  # before the gate: a promotion that cannot be applied is not made
+        _check_can_apply(c, name, env, tag, registry)
+    said = _script(c, name, "deploy", f"--env {shlex.quote(env)} {_overrides(set_)}".strip())
+    version = champion_version_said(said)
+    try:  # promoted (or already champion); the gate has checked --env
+        manifests = render_manifests(
+            ROOT,
+            name,
+            env,
+            tag=_image_tag(tag),
+            registry=registry or DEFAULT_REGISTRY,
+            model_version=version,
+        )
     except ManifestError as exc:
-        if apply:
-            raise Exit(f"promoted, but not applied: {exc}", code=2) from None
         print(f"promoted; manifests not printed: {exc}", file=sys.stderr)  # noqa: T201
         return
     _apply_or_print(c, manifests, name, env, apply=apply)
+
+
+DEFAULT_REGISTRY = "medai"
+"""Image prefix of local builds (docker/scripts/build.sh); a cluster needs a real registry."""
+
+
+def champion_version_said(output: str) -> str | None:
+    """The champion version the deploy command reported (promoted, or already champion)."""
+    found = re.search(
+        r"^promoted \S+ v(\d+) to champion|^\S+ v(\d+) is already champion", output, re.MULTILINE
+    )
+    return next((group for group in found.groups() if group), None) if found else None
+
+
+def _check_can_apply(c: Context, project: str, env: str, tag: str, registry: str) -> None:
+    """Refuse ``--apply`` before the gate when the manifests could not be applied.
+
+    Raises:
+        Exit: no ``--registry``/``--tag`` (the cluster pulls real images), the manifests do
+            not render, or kubectl has no cluster context (status 2; nothing promoted).
+    """
+    if not registry or not tag:
+        raise Exit(
+            "--apply needs --registry and --tag (the images the cluster pulls, as pushed by "
+            "docker/scripts/deploy.sh); nothing promoted",
+            code=2,
+        )
+    _manifests(project, env, tag, registry)
+    context = c.run("kubectl config current-context", hide=True, warn=True)
+    if context is None or context.failed:
+        raise Exit("--apply: kubectl has no current cluster context; nothing promoted", code=2)
 
 
 def _image_tag(tag: str) -> str:
@@ -180,7 +224,9 @@ def _image_tag(tag: str) -> str:
 def _manifests(project: str, env: str, tag: str, registry: str) -> str:
     """The project's manifests for ``env``; an unknown env or missing kubectl stops (status 2)."""
     try:
-        return render_manifests(ROOT, project, env, tag=_image_tag(tag), registry=registry)
+        return render_manifests(
+            ROOT, project, env, tag=_image_tag(tag), registry=registry or DEFAULT_REGISTRY
+        )
     except ManifestError as exc:
         raise Exit(f"error: {exc}", code=2) from None
 
@@ -189,7 +235,12 @@ def _apply_or_print(c: Context, manifests: str, project: str, env: str, *, apply
     if apply:
         result = c.run("kubectl apply -f -", in_stream=io.StringIO(manifests), warn=True)
         if result is None or result.failed:
-            raise Exit(f"kubectl apply failed for {project} ({env}); nothing else changed", code=1)
+            raise Exit(
+                f"kubectl apply failed for {project} ({env}) after the champion alias moved: "
+                f"fix the cluster and run the same deploy again (it finds the champion in "
+                f"place and applies), or `invoke rollback --project={project}`",
+                code=1,
+            )
         return
     print(  # noqa: T201 - the task's report
         f"# would apply to {env} (kubectl apply -f -; run with --apply to apply):\n{manifests}",
@@ -213,7 +264,7 @@ def build(
     target: str = "all",
     env: str = "staging",
     tag: str = "",
-    registry: str = "medai",
+    registry: str = "",
     dry_run: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
 ) -> None:
     """Build a project's images (docker/scripts/build.sh) and print the manifests that use them.
@@ -380,7 +431,7 @@ def affected(
     """
     from tools.affected import main as affected_main  # noqa: PLC0415 - its CLI
 
-    argv = ["--base", base, "--format", format_, *(["--worktree"] if worktree else [])]
+    argv = [f"--base={base}", f"--format={format_}", *(["--worktree"] if worktree else [])]
     status = affected_main(argv)
     if status:
         raise Exit(code=status)

@@ -334,7 +334,11 @@ def test_an_unknown_project_is_refused_naming_the_known_ones():
 
 @pytest.mark.parametrize(
     ("tag", "registry", "message"),
-    [("bad tag", "medai", "tag 'bad tag'"), ("v1", "reg istry", "registry 'reg istry'")],
+    [
+        ("bad tag", "medai", "tag 'bad tag'"),
+        ("v1", "reg istry", "registry 'reg istry'"),
+        ("v1", "ghcr.io/Org", "registry 'ghcr.io/Org'"),
+    ],
 )
 def test_bad_image_names_are_refused(tag, registry, message):
     with pytest.raises(ManifestError, match=message):
@@ -412,3 +416,16 @@ def test_cli_needs_a_project_or_all(capsys):
         main(["--env", "staging"])
     assert info.value.code == 2
     assert "one of the arguments --project --all is required" in capsys.readouterr().err
+
+
+def test_the_model_version_is_a_pod_annotation_so_a_promotion_rolls_the_pods():
+    project = PROJECTS[0]
+    without = render_manifests(ROOT, project, "staging")
+    with_version = render_manifests(ROOT, project, "staging", model_version="12")
+    assert "medai/model-version" not in without
+    deployment = next(
+        d for d in yaml.safe_load_all(with_version) if d and d["kind"] == "Deployment"
+    )
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["medai/model-version"] == "12"
+    assert validate_manifests(with_version) == []

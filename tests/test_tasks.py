@@ -185,3 +185,42 @@ def test_check_task_prints_every_project_and_exits_1_on_problems(repo_root):
     failed = lines[-1].startswith("structure check failed")
     assert lines[-1].startswith("structure check passed") or failed
     assert result.returncode == (1 if failed else 0)
+
+
+@pytest.mark.parametrize(
+    ("said", "version"),
+    [
+        ("evaluating x\npromoted ct-seg v12 to champion (staging): first deployment\n", "12"),
+        ("cxr-cls v3 is already champion; nothing to deploy\n", "3"),
+        ("refused: challenger v2 does not beat champion v1\n", None),
+        ("", None),
+    ],
+)
+def test_the_champion_version_is_read_from_what_deploy_said(tasks, said, version):
+    assert tasks.champion_version_said(said) == version
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tag": "abc1234"}, "--apply needs --registry and --tag"),
+        ({"registry": "registry.example.org/medai"}, "--apply needs --registry and --tag"),
+        ({"tag": "abc1234", "registry": "Registry/Medai"}, "not a valid image repository"),
+        ({"tag": "abc1234", "registry": "registry.example.org/medai", "env": "moon"}, "moon"),
+    ],
+)
+def test_apply_is_refused_before_the_gate_when_it_could_not_be_applied(tasks, options, message):
+    context = RecordingContext()
+    with pytest.raises(Exit, match=message) as stopped:
+        tasks.deploy(context, project="ct-seg", apply=True, **options)
+    assert stopped.value.code == 2
+    assert not any("deploy.py" in command for command in context.commands)  # no gate ran
+
+
+def test_apply_without_a_cluster_context_is_refused_before_the_gate(tasks):
+    context = RecordingContext(fail_on="kubectl config current-context")
+    with pytest.raises(Exit, match="no current cluster context; nothing promoted"):
+        tasks.deploy(
+            context, project="ct-seg", apply=True, tag="abc1234", registry="reg.example.org/m"
+        )
+    assert context.commands == ["kubectl config current-context"]

@@ -47,7 +47,10 @@ _PROJECT_NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 _MAX_NAME = 63
 # Docker's tag grammar, leaving room for the "-serve" / "-train" suffix.
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,121}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_REGISTRY = re.compile(r"^[a-z0-9][a-z0-9._:/-]*$")
+"""Image references are lowercase (a host:port prefix included)."""
+MODEL_VERSION_ANNOTATION = "medai/model-version"
+"""On the pod template: a new champion changes it, so `kubectl apply` rolls the pods out."""
 
 
 class ManifestError(Exception):
@@ -97,11 +100,19 @@ def _check_arguments(root: Path, project: str, env: str, tag: str, registry: str
     if not _TAG.match(tag):
         raise ManifestError(f"tag {tag!r} is not a valid image tag")
     if not _REGISTRY.match(registry):
-        raise ManifestError(f"registry {registry!r} is not a valid image repository prefix")
+        raise ManifestError(
+            f"registry {registry!r} is not a valid image repository prefix "
+            "(lowercase letters, digits, '.', '-', '_', ':' and '/')"
+        )
 
 
 def project_kustomization(
-    overlay: str, project: str, *, tag: str = "latest", registry: str = "medai"
+    overlay: str,
+    project: str,
+    *,
+    tag: str = "latest",
+    registry: str = "medai",
+    model_version: str | None = None,
 ) -> dict[str, Any]:
     """The kustomization that turns an overlay's generic server into ``project``'s.
 
@@ -110,18 +121,27 @@ def project_kustomization(
         project: Project folder name (already checked).
         tag: Image tag without the ``-serve`` / ``-train`` suffix.
         registry: Image repository prefix (``medai`` locally, a registry host for a cluster).
+        model_version: The champion the pods will serve, when known: written as a pod
+            annotation, because the pods resolve the alias only when they start, and an
+            unchanged pod template would make `kubectl apply` after a promotion a no-op.
     """
+    template_metadata = (
+        {"metadata": {"annotations": {MODEL_VERSION_ANNOTATION: str(model_version)}}}
+        if model_version
+        else {}
+    )
     secret_patch = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": SERVER_NAME},
         "spec": {
             "template": {
+                **template_metadata,
                 "spec": {
                     "volumes": [
                         {"name": SECRET_VOLUME, "secret": {"secretName": secret_name(project)}}
                     ]
-                }
+                },
             }
         },
     }
@@ -162,7 +182,13 @@ def _kustomize_command(folder: Path) -> list[str]:
 
 
 def render_manifests(
-    root: Path, project: str, env: str, *, tag: str = "latest", registry: str = "medai"
+    root: Path,
+    project: str,
+    env: str,
+    *,
+    tag: str = "latest",
+    registry: str = "medai",
+    model_version: str | None = None,
 ) -> str:
     """The manifests of ``project``'s model server in ``env``, as kustomize prints them.
 
@@ -175,6 +201,7 @@ def render_manifests(
         env: An overlay under ``deploy/kubernetes/overlays/`` (staging, production).
         tag: Image tag without the target suffix.
         registry: Image repository prefix.
+        model_version: The registered version the pods serve (a pod annotation).
 
     Returns:
         The YAML stream (one document per object).
@@ -188,7 +215,11 @@ def render_manifests(
         folder = Path(scratch)
         shutil.copytree(root / KUBERNETES_DIR, folder / "kubernetes")
         kustomization = project_kustomization(
-            f"kubernetes/overlays/{env}", project, tag=tag, registry=registry
+            f"kubernetes/overlays/{env}",
+            project,
+            tag=tag,
+            registry=registry,
+            model_version=model_version,
         )
         (folder / "kustomization.yaml").write_text(
             yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8"
