@@ -1,7 +1,7 @@
 """cxr-cls's promotion gate on the session's tiny classifier: promote once, refuse a rollback.
 
-The gate itself (macro AUROC ranks, per-finding AUROC, sensitivity and specificity may
-not regress) is tested in the shared library; here it runs end to end on cxr-cls's
+The gate itself (macro AUROC ranks; per-finding AUROC may not regress) is tested in
+the shared library; here it runs end to end on cxr-cls's
 registered model, in the session's throwaway MLflow store.
 """
 

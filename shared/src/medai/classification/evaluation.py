@@ -314,16 +314,18 @@ def evaluate(
 def gate_scores(evaluation: ClassificationEvaluation) -> GateScores:
     """The evaluation as the deployment gate compares it.
 
-    Ranked by macro AUROC; per-label AUROC, sensitivity and specificity at the operating
-    point may not regress beyond tolerance (all higher-is-better). Calibration error is
-    reported, not gated: it is fixed by recalibration, not by keeping an older model.
+    Ranked by macro AUROC; each label's AUROC may not regress beyond tolerance. Only
+    threshold-free figures are gated: sensitivity and specificity at the operating point
+    are reported with the decision, not gated, because they move with the threshold, a
+    setting retuned after training, and because a champion that never calls a finding
+    has specificity 1.0 and would refuse every real model. Calibration error is reported
+    too, not gated: it is fixed by recalibrating, not by keeping an older model.
     """
     figures = evaluation.report.as_metrics()
     gated = {
         key.removesuffix("_mean"): value
         for key, value in figures.items()
-        if (key.startswith("auroc_") and key.endswith("_mean"))
-        or (key.startswith(("sensitivity_", "specificity_")) and "_ci_" not in key)
+        if key.startswith("auroc_") and key.endswith("_mean")
     }
     metrics = {name: GateMetric(value) for name, value in gated.items()}
     return GateScores(evaluation.model_version, PRIMARY_METRIC, metrics, evaluation.data_digest)
