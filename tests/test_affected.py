@@ -434,6 +434,8 @@ def test_the_matrix_is_the_affected_jobs_output(workflow):
     assert "needs.affected.outputs.images == 'true'" in images["if"]
     assert "always()" in images["if"]  # also when the matrix was empty (docker/ only)
     assert "needs.checks.result == 'skipped'" in images["if"]
+    builds = [s.get("run", "") for s in images["steps"]]
+    assert any("docker/scripts/build.sh" in run and "--target serve" in run for run in builds)
 
 
 def test_every_job_caches_uv_on_the_lock_file(workflow):
