@@ -12,9 +12,9 @@ from medai.segmentation.evaluation import (
     PRIMARY_METRIC,
     CaseRow,
     _summaries,
-    _version_tags,
     _write_local,
 )
+from medai.tracking.registry import evaluation_tags
 
 ROWS = [
     CaseRow("a", "organ", 0.9, 2.0),
@@ -46,13 +46,14 @@ def test_summaries_per_structure_and_over_cases(summary):
 
 def test_version_tags_name_the_primary_metric_with_its_interval():
     estimate = Estimate(0.61234, 0.5, 0.7, 12, 0.95)
-    tags = _version_tags({PRIMARY_METRIC: estimate}, "run-1")
+    tags = evaluation_tags(PRIMARY_METRIC, estimate, "run-1", "digest-1")
     assert tags == {
         "eval.primary_metric": "dice_foreground",
         "eval.dice_foreground_mean": "0.6123",
         "eval.dice_foreground_ci_low": "0.5000",
         "eval.dice_foreground_ci_high": "0.7000",
         "eval.run_id": "run-1",
+        "eval.data_digest": "digest-1",
     }
 
 

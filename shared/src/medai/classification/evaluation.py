@@ -34,7 +34,7 @@ from medai.classification.registry import LoadedClassifier, load_registered_clas
 from medai.config import ConfigError
 from medai.deployment.gate import GateMetric, GateScores
 from medai.io import RadiographLimits
-from medai.tracking.registry import tag_version
+from medai.tracking.registry import evaluation_tags, tag_version
 from medai.tracking.runs import evaluation_run
 
 PRIMARY_METRIC = "auroc_macro"
@@ -209,16 +209,6 @@ def write_report(
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
 
-def version_tags(report: ClassificationReport, run_id: str) -> dict[str, str]:
-    """``eval.*`` tags of the model version: the primary metric, its mean and CI, the run."""
-    figures = report.macro_auroc.as_dict(PRIMARY_METRIC)
-    return {
-        "eval.primary_metric": PRIMARY_METRIC,
-        **{f"eval.{key}": f"{value:.4f}" for key, value in figures.items()},
-        "eval.run_id": run_id,
-    }
-
-
 def evaluate(
     project: ClassificationProject[SettingsT],
     settings: SettingsT,
@@ -295,10 +285,8 @@ def evaluate(
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(report_dir), artifact_path="evaluation")
     if record:
-        version_tags_ = version_tags(report, run.info.run_id)
-        tag_version(
-            model.name, model.version, version_tags_ | {"eval.data_digest": manifest.digest}
-        )
+        tags = evaluation_tags(PRIMARY_METRIC, report.macro_auroc, run.info.run_id, manifest.digest)
+        tag_version(model.name, model.version, tags)
     return ClassificationEvaluation(
         model.name,
         model.version,

@@ -24,7 +24,7 @@ from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.registry import LoadedModel, load_registered_model
 from medai.segmentation.segmenter import Segmenter
 from medai.segmentation.settings import SegmentationSettings
-from medai.tracking.registry import tag_version
+from medai.tracking.registry import evaluation_tags, tag_version
 from medai.tracking.runs import evaluation_run
 
 LOGGER = logging.getLogger(__name__)
@@ -100,16 +100,6 @@ def _write_local(
     return table, summary_path
 
 
-def _version_tags(summary: dict[str, Estimate], run_id: str) -> dict[str, str]:
-    """``eval.*`` tags for the model version: the primary metric, its mean and CI, the run."""
-    figures = summary[PRIMARY_METRIC].as_dict(PRIMARY_METRIC)
-    return {
-        "eval.primary_metric": PRIMARY_METRIC,
-        **{f"eval.{k}": f"{v:.4f}" for k, v in figures.items()},
-        "eval.run_id": run_id,
-    }
-
-
 def evaluate(
     project: SegmentationProject[SettingsT],
     settings: SettingsT,
@@ -172,7 +162,7 @@ def evaluate(
         mlflow.log_figure(figure, "evaluation/overlays.png")
     digest = manifest.digest
     if record:
-        tags = _version_tags(summary, run.info.run_id) | {"eval.data_digest": digest}
+        tags = evaluation_tags(PRIMARY_METRIC, summary[PRIMARY_METRIC], run.info.run_id, digest)
         tag_version(model.name, model.version, tags)
     return EvaluationReport(
         model.name,

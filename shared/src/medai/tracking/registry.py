@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from medai.config.sections import ProjectSettings
+from medai.metrics.bootstrap import Estimate
 from medai.tracking.errors import ModelNotFoundError
 from medai.tracking.store import configure_tracking
 
@@ -23,6 +24,23 @@ CHALLENGER = "challenger"
 def set_alias(name: str, alias: str, version: str | int) -> None:
     """Point ``alias`` of registered model ``name`` at ``version``."""
     MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def evaluation_tags(
+    primary_metric: str, estimate: Estimate, run_id: str, data_digest: str
+) -> dict[str, str]:
+    """``eval.*`` tags of an evaluated model version, the same for every kind of project.
+
+    ``invoke report`` (tools/model_report.py) reads them: the primary metric's name,
+    its mean and confidence interval, the evaluation run and the evaluation data's digest.
+    """
+    figures = estimate.as_dict(primary_metric)
+    return {
+        "eval.primary_metric": primary_metric,
+        **{f"eval.{key}": f"{value:.4f}" for key, value in figures.items()},
+        "eval.run_id": run_id,
+        "eval.data_digest": data_digest,
+    }
 
 
 def tag_version(name: str, version: str | int, tags: Mapping[str, str]) -> None:
