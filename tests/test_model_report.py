@@ -21,6 +21,8 @@ from tools.model_report import (
     model_rows,
 )
 
+from medai.testing import migrated_mlflow_store
+
 pytestmark = pytest.mark.integration
 
 PRIMARY_TAGS = {
@@ -36,10 +38,7 @@ PRIMARY_TAGS = {
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory):
     """A store with MLflow's tables created once: migrating takes seconds, copying not."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
-    return path
+    return migrated_mlflow_store(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture

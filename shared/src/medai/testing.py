@@ -112,6 +112,20 @@ def throwaway_overrides(workdir: Path, shrink: Mapping[str, object]) -> list[str
     return [f"{key}={value}" for key, value in {**shrink, **places}.items()]
 
 
+def migrated_mlflow_store(folder: Path) -> Path:
+    """An empty SQLite MLflow store in ``folder``, its tables created.
+
+    Creating MLflow's tables takes seconds; tests make one per module with this and copy
+    the file for each test, which takes none.
+    """
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 - MLflow: integration tests only
+
+    path = folder / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
+    return path
+
+
 def as_options(overrides: Iterable[str]) -> list[str]:
     """Overrides as command-line options: ``--set KEY=VALUE`` each."""
     return [word for override in overrides for word in ("--set", override)]

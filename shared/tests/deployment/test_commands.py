@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from medai.config import ProjectSettings
 from medai.deployment import GateMetric, GateScores, deployment_commands
 from medai.project import ProjectBinding
-from medai.testing import write_demo_repo
+from medai.testing import migrated_mlflow_store, write_demo_repo
 
 NAME = "demo-proj"
 
@@ -41,10 +41,7 @@ class ScoredProject:
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory):
     """MLflow's tables created once: migrating takes seconds, copying the file does not."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
-    return path
+    return migrated_mlflow_store(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from medai.config import (
 )
 from medai.data import build_manifest
 from medai.serving.bundle import ModelBundle
+from medai.testing import migrated_mlflow_store
 from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 from medai.tracking.materialize import materialize
 from medai.tracking.publish import label_new_version
@@ -63,9 +64,7 @@ class Echo(mlflow.pyfunc.PythonModel):
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory):
     """An MLflow SQLite store with its tables created: migrating one takes seconds, copying not."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
+    return migrated_mlflow_store(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture
