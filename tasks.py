@@ -29,6 +29,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 from tools.affected import AffectedError, affected_since
 from tools.manifests import ManifestError, render_manifests
+from tools.projects import known_projects as projects_in
 from tools.requirements import ExportError, uv_command, write_requirements
 from tools.structure_check import check_projects, format_report, load_task_names, read_project
 
@@ -40,7 +41,7 @@ NON_PROJECT_TARGETS = ("shared", "tooling")
 
 def known_projects() -> list[str]:
     """Every folder under ``projects/`` that has a ``pyproject.toml``."""
-    return sorted(p.parent.name for p in ROOT.glob("projects/*/pyproject.toml"))
+    return projects_in(ROOT)
 
 
 def resolve_projects(project: str, *, allow_all: bool, extra: tuple[str, ...] = ()) -> list[str]:

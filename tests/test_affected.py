@@ -16,10 +16,10 @@ from tools.affected import (
     affected_since,
     affected_targets,
     changed_files,
-    known_projects,
     main,
     matrix,
 )
+from tools.projects import known_projects
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"

@@ -11,12 +11,12 @@ from tools.manifests import (
     ManifestError,
     image_name,
     known_environments,
-    known_projects,
     main,
     render_manifests,
     secret_name,
     validate_manifests,
 )
+from tools.projects import known_projects
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECTS = known_projects(ROOT)

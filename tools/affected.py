@@ -47,6 +47,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.projects import known_projects
+
 ROOT = Path(__file__).resolve().parents[1]
 NULL_SHA = "0" * 40
 """GitHub's ``before`` for a push that creates a branch: no previous commit."""
@@ -276,11 +278,6 @@ def changed_files(root: Path, base: str, *, include_worktree: bool) -> list[str]
         names.update(_names(_out(top, "diff", "--name-only", "-z", "--no-renames", "HEAD")))
         names.update(_names(_out(top, "ls-files", "--others", "--exclude-standard", "-z")))
     return sorted(names)
-
-
-def known_projects(root: Path) -> list[str]:
-    """Every folder under ``projects/`` with a ``pyproject.toml``, as tasks.py and nox see them."""
-    return sorted(p.parent.name for p in root.glob("projects/*/pyproject.toml"))
 
 
 def affected_since(

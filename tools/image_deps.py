@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.projects import known_projects
 from tools.requirements import uv_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,11 +240,6 @@ def install_stage(root: Path, project: str, stage: Stage, workdir: Path) -> Inst
     sizes = package_sizes(_site_packages(venv))
     largest = tuple(sorted(sizes.items(), key=lambda item: -item[1])[:5])
     return InstallReport(label, shown, sum(sizes.values()), largest, tuple(problems))
-
-
-def known_projects(root: Path) -> list[str]:
-    """Every folder under ``projects/`` that has a ``pyproject.toml``."""
-    return sorted(p.parent.name for p in root.glob("projects/*/pyproject.toml"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

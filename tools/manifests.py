@@ -26,6 +26,8 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
 import yaml
 
+from tools.projects import known_projects
+
 ROOT = Path(__file__).resolve().parents[1]
 KUBERNETES_DIR = Path("deploy") / "kubernetes"
 DEFAULT_KUBERNETES_VERSION = "1.31.0"
@@ -59,11 +61,6 @@ class ManifestError(Exception):
 
 class RenderError(ManifestError):
     """kustomize failed on the repository's manifests (not on the caller's arguments)."""
-
-
-def known_projects(root: Path) -> list[str]:
-    """Project folders under ``projects/``: those with a pyproject.toml, as docker/scripts."""
-    return sorted(p.parent.name for p in (root / "projects").glob("*/pyproject.toml"))
 
 
 def known_environments(root: Path) -> list[str]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.projects import known_projects
 from tools.requirements import EXPORTS, ExportError, expected_requirements
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -535,11 +536,6 @@ def format_report(results: Mapping[str, Sequence[Problem]]) -> str:
     else:
         lines.append(f"structure check passed: {', '.join(results) or 'no projects'}")
     return "\n".join(lines)
-
-
-def known_projects(root: Path) -> list[str]:
-    """Every folder under ``projects/`` with a ``pyproject.toml``."""
-    return sorted(p.parent.name for p in root.glob("projects/*/pyproject.toml"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
