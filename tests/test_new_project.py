@@ -7,7 +7,6 @@ renders a project with the real template into a temporary clone of this repo.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -245,11 +244,12 @@ def _assert_answers_name_head(answers: str, clone: Path, git) -> None:
 
     copier records ``git describe --tags --always``: a bare short hash, or ``TAG-N-gHASH``
     when the clone carries tags (CI's clones do), so the text is resolved, not compared.
+    The file is read as the YAML it is: a hash of digits only is written quoted.
     """
-    recorded = re.search(r"^_commit: (\S+)$", answers, re.MULTILINE)
+    recorded = yaml.safe_load(answers).get("_commit")
     assert recorded, answers
     head = git(clone, "rev-parse", "HEAD").strip()
-    assert git(clone, "rev-parse", f"{recorded.group(1)}^{{commit}}").strip() == head
+    assert git(clone, "rev-parse", f"{recorded}^{{commit}}").strip() == head
 
 
 @pytest.mark.integration
