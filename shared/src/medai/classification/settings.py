@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from medai.config import ConfigError, ProjectSettings, Section
+from medai.config import ConfigError, InputSettings, ProjectSettings, Section
 from medai.config.stored import stored_section
 
 if TYPE_CHECKING:
@@ -141,10 +141,12 @@ class EvaluateSettings(Section):
         return {label: float(self.thresholds[label]) for label in labels}
 
 
-class RadiographSettings(Section):
+class RadiographSettings(InputSettings):
     """Which images are accepted, in training, evaluation, prediction and serving alike.
 
-    Every limit is checked from the header, before pixel data is decoded.
+    Every limit is checked from the header, before pixel data is decoded. The modality,
+    image-type and body-part keys are the kind-neutral ``InputSettings``; here at least
+    one modality must be named (projection radiographs by default).
     """
 
     min_size: int = Field(default=32, ge=1, description="Fewest pixels on each side.")
@@ -171,6 +173,8 @@ class RadiographSettings(Section):
             min_size=self.min_size,
             max_pixels=self.max_pixels,
             allowed_modalities=self.allowed_modalities,
+            refused_image_types=self.refused_image_types,
+            allowed_body_parts=self.allowed_body_parts,
         )
 
 

@@ -1,6 +1,7 @@
 """Layered, validated configuration: YAML layers -> environment -> ``--set`` overrides."""
 
 from medai.config.errors import ConfigError
+from medai.config.inputs import InputSettings
 from medai.config.loader import (
     DEFAULT_ENV,
     ENV_VARIABLE,
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigError",
     "DeploySettings",
     "DockerSettings",
+    "InputSettings",
     "LoggingSettings",
     "ProjectSettings",
     "Section",

@@ -3,6 +3,7 @@
 2D radiographs (DICOM, PNG, JPEG) come in through read_radiograph as one Radiograph type.
 """
 
+from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
 from medai.io.dicom import read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume, write_nifti
@@ -23,6 +24,8 @@ __all__ = [
     "NIFTI_SUFFIXES",
     "RADIOGRAPH_MODALITIES",
     "CorruptImageError",
+    "DicomAcceptance",
+    "InputNotAcceptedError",
     "MedicalImageError",
     "NotARadiographError",
     "Radiograph",

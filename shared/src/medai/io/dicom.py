@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut
 
+from medai.io.acceptance import DicomAcceptance
 from medai.io.errors import MedicalImageError
 from medai.io.volume import Volume
 
@@ -58,7 +59,12 @@ class _Slice:
         return np.cross(self.row_cosine, self.column_cosine)
 
 
-def read_dicom_series(folder: str | os.PathLike[str], *, max_voxels: int | None = None) -> Volume:
+def read_dicom_series(
+    folder: str | os.PathLike[str],
+    *,
+    max_voxels: int | None = None,
+    accept: DicomAcceptance | None = None,
+) -> Volume:
     """Read a folder holding exactly one DICOM series of single-frame slices.
 
     Slices are ordered by position along the slice normal because InstanceNumber and file names
@@ -71,6 +77,8 @@ def read_dicom_series(folder: str | os.PathLike[str], *, max_voxels: int | None 
         max_voxels: If given, the largest volume (rows x columns x slices) to decode. It is
             checked from the headers alone, so an untrusted upload cannot make the reader
             allocate a huge array (or decompress huge JPEG frames) before being refused.
+        accept: If given, the modalities, image types and body parts accepted; every
+            file's header is checked against it before any pixel data is decoded.
 
     Returns:
         A float32 volume indexed (i, j, k) = (along the row direction, along the column
@@ -81,9 +89,11 @@ def read_dicom_series(folder: str | os.PathLike[str], *, max_voxels: int | None 
             file, mixes series, or the slices do not form a regular 3D grid.
         TooManyVoxelsError: (a MedicalImageError) If the series has more than max_voxels
             voxels; raised before any pixel data is decoded.
+        InputNotAcceptedError: (a MedicalImageError) If a file's modality, image type or
+            body part is not accepted; raised before any pixel data is decoded.
     """
     folder = Path(folder)
-    slices = [_read_header(folder, path) for path in _series_files(folder)]
+    slices = [_read_header(folder, path, accept) for path in _series_files(folder)]
     _require_consistent(folder, slices)
     if max_voxels is not None:
         _require_at_most(folder, slices, max_voxels)
@@ -109,7 +119,7 @@ def _series_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read_header(folder: Path, path: Path) -> _Slice:
+def _read_header(folder: Path, path: Path, accept: DicomAcceptance | None = None) -> _Slice:
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, EOFError) as exc:
@@ -119,6 +129,8 @@ def _read_header(folder: Path, path: Path) -> _Slice:
         raise MedicalImageError(folder, f"file {path.name} has no pixel data (not an image)")
     if int(header.get("NumberOfFrames") or 1) != 1 or int(header.get("SamplesPerPixel", 1)) != 1:
         raise MedicalImageError(folder, f"file {path.name} is not a single-frame greyscale slice")
+    if accept is not None:
+        accept.check(header, folder, f"file {path.name}")
     orientation = _vector(folder, path, header, "ImageOrientationPatient", 6)
     thickness = header.get("SliceThickness")
     return _Slice(

@@ -16,6 +16,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 from numpy.typing import DTypeLike, NDArray
 
+from medai.io.acceptance import DicomAcceptance
 from medai.io.dicom import read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.volume import Volume
@@ -130,11 +131,14 @@ def write_nifti(
     return path
 
 
-def read_volume(path: str | os.PathLike[str]) -> Volume:
+def read_volume(path: str | os.PathLike[str], *, accept: DicomAcceptance | None = None) -> Volume:
     """Read a volume from whatever the user pointed at: a DICOM series folder or a NIfTI file.
 
     Args:
         path: A folder holding one DICOM series, or a .nii / .nii.gz file.
+        accept: The DICOM modalities, image types and body parts accepted (checked from
+            each header before pixels are decoded); NIfTI carries no modality, so it is not
+            checked against it.
 
     Returns:
         The volume in NIfTI (RAS+) geometry.
@@ -144,7 +148,7 @@ def read_volume(path: str | os.PathLike[str]) -> Volume:
     """
     path = Path(path)
     if path.is_dir():
-        return read_dicom_series(path)
+        return read_dicom_series(path, accept=accept)
     _require_file(path)
     if path.name.lower().endswith(NIFTI_SUFFIXES):
         return read_nifti(path)

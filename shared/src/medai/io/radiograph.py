@@ -35,6 +35,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from medai.io.acceptance import DicomAcceptance
 from medai.io.errors import MedicalImageError
 
 __all__ = [
@@ -189,11 +190,15 @@ class RadiographLimits:
         max_pixels: Most pixels (rows x columns). 4096 x 4096 covers the largest chest
             detectors (43 x 43 cm at 0.1 mm) and caps one decoded image at 64 MB of float32.
         allowed_modalities: DICOM Modality values accepted; see RADIOGRAPH_MODALITIES.
+        refused_image_types: ImageType values that refuse an image (medai.io.acceptance).
+        allowed_body_parts: BodyPartExamined values accepted when present; empty: any.
     """
 
     min_size: int = 32
     max_pixels: int = 4096 * 4096
     allowed_modalities: tuple[str, ...] = RADIOGRAPH_MODALITIES
+    refused_image_types: tuple[str, ...] = ("LOCALIZER",)
+    allowed_body_parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject limits that no image could satisfy.
@@ -316,6 +321,10 @@ def _check_dicom_header(label: str, header: Dataset, limits: RadiographLimits) -
         raise NotARadiographError(
             label, f"modality {modality[:16]} is not a radiograph (expected one of {allowed})"
         )
+    # Modality was checked above with the radiograph wording; image type and body part here.
+    DicomAcceptance(
+        refused_image_types=limits.refused_image_types, body_parts=limits.allowed_body_parts
+    ).check(header, label)
     frames = _header_int(label, header, "NumberOfFrames", default=1)
     if frames != 1:
         raise UnsupportedImageError(label, f"has {frames} frames; expected a single-frame image")

@@ -53,7 +53,7 @@ def predict_to_file(
     output.
     """
     check_output_path(output)
-    volume = read_volume(source)
+    volume = read_volume(source, accept=settings.input.acceptance())
     partial = _reserve_partial_file(output)
     try:
         from medai.segmentation.registry import load_registered_model  # noqa: PLC0415 - MLflow

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from medai.config import ProjectSettings, Section
+from medai.config import InputSettings, ProjectSettings, Section
 from medai.config.stored import stored_section
 
 Triple = tuple[float, float, float]
@@ -129,6 +129,7 @@ class DecathlonDataSettings(Section):
 class SegmentationSettings(ProjectSettings):
     """Everything the segmentation kit reads; a project adds its ``data`` section."""
 
+    input: InputSettings = InputSettings()
     preprocessing: PreprocessingSettings = PreprocessingSettings()
     model: ModelSettings = ModelSettings()
     train: TrainSettings = TrainSettings()

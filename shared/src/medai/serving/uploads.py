@@ -35,6 +35,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 
+from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
 from medai.io.dicom import TooManyVoxelsError, read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.nifti import nifti_image_to_volume
@@ -47,6 +48,7 @@ UploadErrorCode = Literal[
     "invalid_dimensions",
     "too_many_voxels",
     "empty_upload",
+    "input_not_accepted",
 ]
 """Machine-readable reason of an UploadError; each code has exactly one HTTP status."""
 
@@ -57,6 +59,7 @@ _STATUS: Final[Mapping[UploadErrorCode, int]] = {
     "unreadable_image": 422,
     "invalid_dimensions": 422,
     "empty_upload": 422,
+    "input_not_accepted": 422,
 }
 
 ACCEPTED_FORMATS = (
@@ -238,7 +241,9 @@ class _Inflated:
     complete: bool  # the stream ended with its end marker (else it is truncated)
 
 
-def read_volume_upload(parts: Sequence[UploadPart], limits: UploadLimits) -> Volume:
+def read_volume_upload(
+    parts: Sequence[UploadPart], limits: UploadLimits, accept: DicomAcceptance | None = None
+) -> Volume:
     """Read the image a client uploaded: one NIfTI, one zip of DICOM files, or DICOM files.
 
     Every check that can be made from headers is made before pixel data is decoded or
@@ -248,6 +253,9 @@ def read_volume_upload(parts: Sequence[UploadPart], limits: UploadLimits) -> Vol
     Args:
         parts: The files of the request, in the order the client sent them.
         limits: The request and volume size limits.
+        accept: The DICOM modalities, image types and body parts the project accepts,
+            checked from every file's header before pixel data is decoded. NIfTI carries
+            no modality and is not checked against it.
 
     Returns:
         The 3D float32 volume with its RAS+ affine, exactly as medai.io.read_nifti or
@@ -263,8 +271,8 @@ def read_volume_upload(parts: Sequence[UploadPart], limits: UploadLimits) -> Vol
     if kind is _Kind.NIFTI:
         return _read_nifti(classified[0], limits)
     if kind is _Kind.ZIP:
-        return _read_dicom_zip(classified[0], limits)
-    return _read_dicom_parts(classified, limits)
+        return _read_dicom_zip(classified[0], limits, accept)
+    return _read_dicom_parts(classified, limits, accept)
 
 
 # --- Request-level checks -------------------------------------------------------------------
@@ -496,7 +504,7 @@ def _gunzip(label: str, data: bytes, limit: int) -> _Inflated:
 # --- DICOM ----------------------------------------------------------------------------------
 
 
-def _read_dicom_zip(part: _Part, limits: UploadLimits) -> Volume:
+def _read_dicom_zip(part: _Part, limits: UploadLimits, accept: DicomAcceptance | None) -> Volume:
     """Check the central directory, extract under own names to a temp folder, read the series."""
     with _open_zip(part) as archive:
         entries = _zip_entries(archive, limits)
@@ -507,10 +515,12 @@ def _read_dicom_zip(part: _Part, limits: UploadLimits) -> Volume:
                 name = _slice_name(len(labels))
                 (folder / name).write_bytes(_read_zip_entry(archive, number, info))
                 labels[name] = f"entry {number}"
-            return _read_series(folder, labels, limits)
+            return _read_series(folder, labels, limits, accept)
 
 
-def _read_dicom_parts(parts: Sequence[_Part], limits: UploadLimits) -> Volume:
+def _read_dicom_parts(
+    parts: Sequence[_Part], limits: UploadLimits, accept: DicomAcceptance | None
+) -> Volume:
     """Write the parts under own names to a temp folder and read them as one series."""
     with tempfile.TemporaryDirectory(prefix="medai-upload-") as scratch:
         folder = Path(scratch)
@@ -519,7 +529,7 @@ def _read_dicom_parts(parts: Sequence[_Part], limits: UploadLimits) -> Volume:
             name = _slice_name(index)
             (folder / name).write_bytes(part.data)
             labels[name] = part.label
-        return _read_series(folder, labels, limits)
+        return _read_series(folder, labels, limits, accept)
 
 
 def _slice_name(index: int) -> str:
@@ -623,12 +633,20 @@ def _read_zip_entry(archive: zipfile.ZipFile, number: int, info: zipfile.ZipInfo
     return data
 
 
-def _read_series(folder: Path, labels: Mapping[str, str], limits: UploadLimits) -> Volume:
+def _read_series(
+    folder: Path,
+    labels: Mapping[str, str],
+    limits: UploadLimits,
+    accept: DicomAcceptance | None,
+) -> Volume:
     """Read the temp folder as one series, with messages that name parts, not temp files."""
     try:
-        return read_dicom_series(folder, max_voxels=limits.max_voxels)
+        return read_dicom_series(folder, max_voxels=limits.max_voxels, accept=accept)
     except TooManyVoxelsError as exc:
         raise UploadError("too_many_voxels", f"the uploaded DICOM {exc.reason}") from exc
+    except InputNotAcceptedError as exc:
+        reason = _scrub(exc.reason, folder, labels)
+        raise UploadError("input_not_accepted", f"DICOM upload: {reason}") from exc
     except MedicalImageError as exc:
         reason = _scrub(exc.reason, folder, labels)
         raise UploadError("unreadable_image", f"DICOM upload: {reason}") from exc

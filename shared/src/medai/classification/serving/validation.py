@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medai.io import (
     CorruptImageError,
+    InputNotAcceptedError,
     MedicalImageError,
     NotARadiographError,
     Radiograph,
@@ -35,6 +36,7 @@ _ANSWERS: Final[tuple[tuple[type[MedicalImageError], int, str], ...]] = (
     (UnknownImageFormatError, 415, "unsupported_media_type"),
     (TooManyPixelsError, 413, "too_many_pixels"),
     (NotARadiographError, 422, "not_a_radiograph"),
+    (InputNotAcceptedError, 422, "input_not_accepted"),
     (UnsupportedImageError, 422, "unsupported_image"),
     (CorruptImageError, 422, "unreadable_image"),
 )

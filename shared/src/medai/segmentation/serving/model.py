@@ -8,12 +8,12 @@ checking the export or for GPUs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from medai.io import Volume
+from medai.io import DicomAcceptance, Volume
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.settings import (
@@ -35,6 +35,8 @@ class SegmentationServedModel:
     card: ModelCard
     labels: dict[int, str]
     segment: Callable[[Volume], np.ndarray]
+    accept: DicomAcceptance = field(default_factory=DicomAcceptance)
+    """The DICOM inputs the project accepts (its ``input`` settings)."""
 
 
 def labels_of(card: ModelCard) -> dict[int, str]:
@@ -70,7 +72,9 @@ def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> Segmenta
     bundle = ModelBundle.load(model_dir)
     prep, inference = settings_from_card(bundle.card, settings)
     segmenter = OnnxSegmenter(bundle.onnx_path, prep, inference)
-    return SegmentationServedModel(bundle.card, labels_of(bundle.card), segmenter.segment)
+    return SegmentationServedModel(
+        bundle.card, labels_of(bundle.card), segmenter.segment, settings.input.acceptance()
+    )
 
 
 def load_torch_model(
@@ -84,7 +88,10 @@ def load_torch_model(
     network = load_model_version(binding, settings, card.version)
     prep, inference = settings_from_card(card, settings)
     return SegmentationServedModel(
-        card, labels_of(card), Segmenter(network, prep, inference).segment
+        card,
+        labels_of(card),
+        Segmenter(network, prep, inference).segment,
+        settings.input.acceptance(),
     )
 
 

@@ -36,7 +36,7 @@ async def predict(
 ) -> Response | SegmentationSummary:
     """Segment the uploaded volume with the served model."""
     served = cast("SegmentationServedModel", model)  # create_app holds what load_model returned
-    volume = await volume_from_upload(file, settings)
+    volume = await volume_from_upload(file, settings, served.accept)
     mask = await run_in_threadpool(served.segment, volume)
     if response_format == "json":
         return summarize(mask, volume, served.labels, served.card.name, served.card.version)
