@@ -277,3 +277,65 @@ class SettingsChecks:
             with pytest.raises(ConfigError, match=message) as caught:
                 self.binding.load([override], environ={})
             assert "\n" not in str(caught.value), override
+
+
+def _status_kib(pid: int, field: str) -> int:
+    """One ``VmRSS``/``VmHWM`` line of ``/proc/<pid>/status``, in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(f"/proc/{pid}/status has no {field} line")
+
+
+class PeakMemory:
+    """How far a process's resident memory rose above where it was, e.g. during one request.
+
+    Linux keeps the peak resident set (VmHWM) per process; writing ``5`` to
+    ``/proc/<pid>/clear_refs`` resets it to the current size, so the growth one request
+    caused is read without sampling races. The test must own the process (it started it).
+    """
+
+    def __init__(self, pid: int) -> None:
+        """Measure the process ``pid``."""
+        self.pid = pid
+        self.baseline_kib = 0
+
+    def reset(self) -> None:
+        """Start a measurement: the peak becomes the current resident size."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5", encoding="ascii")
+        self.baseline_kib = _status_kib(self.pid, "VmRSS")
+
+    def growth_mb(self) -> float:
+        """Peak resident memory since ``reset`` above the resident size at ``reset``, in MB."""
+        return (_status_kib(self.pid, "VmHWM") - self.baseline_kib) / 1024
+
+
+SCHEMA_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+"""Schemathesis checks a server must pass: no 5xx, and every answer as documented."""
+
+
+def schemathesis_argv(
+    schema_url: str, api_key: str, *, max_examples: int = 40, checks: Sequence[str] = SCHEMA_CHECKS
+) -> list[str]:
+    """The schemathesis command that fuzzes every operation of ``schema_url`` with a valid key."""
+    return [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        schema_url,
+        "-H",
+        f"X-API-Key: {api_key}",
+        "--checks",
+        ",".join(checks),
+        "--max-examples",
+        str(max_examples),
+        "--generation-deterministic",
+        "--request-timeout",
+        "60",
+    ]

@@ -17,8 +17,9 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from cxr_cls.data.synthetic import FINDINGS
-from medai.classification.testing import imported_packages, schemathesis_argv
+from medai.classification.testing import imported_packages
 from medai.io import read_radiograph
+from medai.testing import schemathesis_argv
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,14 +25,6 @@ LOOPBACK = "127.0.0.1"
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)\s*$")
 _POLL_SECONDS = 0.05
 _STOP_SECONDS = 15.0
-
-SCHEMA_CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-)
-"""Schemathesis checks a server must pass: no 5xx, and every answer as documented."""
 
 
 class ServerStartError(RuntimeError):
@@ -160,25 +152,3 @@ def imported_packages(log_text: str) -> set[str]:
         if match:
             found.add(match.group(1).split(".")[0])
     return found
-
-
-def schemathesis_argv(
-    schema_url: str, api_key: str, *, max_examples: int = 40, checks: Sequence[str] = SCHEMA_CHECKS
-) -> list[str]:
-    """The schemathesis command that fuzzes every operation of ``schema_url`` with a valid key."""
-    return [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "run",
-        schema_url,
-        "-H",
-        f"X-API-Key: {api_key}",
-        "--checks",
-        ",".join(checks),
-        "--max-examples",
-        str(max_examples),
-        "--generation-deterministic",
-        "--request-timeout",
-        "60",
-    ]

@@ -8,13 +8,12 @@ import sys
 import pytest
 
 from medai.classification.testing import (
-    SCHEMA_CHECKS,
     ServerProcess,
     ServerStartError,
     imported_packages,
-    schemathesis_argv,
     server_environment,
 )
+from medai.testing import SCHEMA_CHECKS, schemathesis_argv
 
 
 def test_imported_packages_reads_a_real_importtime_trace():
