@@ -410,3 +410,36 @@ def test_experiment_and_registered_model_default_to_the_project_name(tmp_path):
 
     assert settings.experiment_name() == "exp"
     assert settings.registered_model_name() == "demo"
+
+
+def test_set_fills_a_section_left_empty_in_a_file(tmp_path):
+    text = yaml.safe_dump({**LAYERS[BASE], "model": None})
+
+    settings = _load(
+        tmp_path,
+        overrides=["model.depth=5"],
+        **{BASE: text, MODEL: None, DEVELOPMENT: "train: {epochs: 5}\n"},
+    )
+
+    assert (settings.model.depth, settings.model.dropout) == (5, 0.0)
+
+
+def test_unknown_key_spelt_as_the_field_name_suggests_the_key_of_the_files(tmp_path):
+    _, message = _error(tmp_path, overrides=["logging.json_format=true"])
+
+    assert message == (
+        "--set logging.json_format=true: logging.json_format: unknown key; did you mean "
+        "'json'? (allowed here: json, level)"
+    )
+
+
+def test_missing_key_is_not_blamed_on_a_file_whose_section_a_later_file_dropped(tmp_path):
+    monorepo = yaml.safe_dump({"train": {"epochs": 1, "lr": 0.1}})
+    base = yaml.safe_dump({**LAYERS[BASE], "train": None})
+
+    _, message = _error(
+        tmp_path,
+        **{"configs/base.yaml": monorepo, BASE: base, DEVELOPMENT: "train: {lr: 0.2}\n"},
+    )
+
+    assert message == f"{DEVELOPMENT}: train.epochs: required key is missing"

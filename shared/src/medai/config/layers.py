@@ -7,7 +7,7 @@ environment variable, or ``--set`` override) that supplied the offending key.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,16 +48,15 @@ class MergedConfig:
         *parents, leaf = dotted.split(".")
         target = self.data
         for index, part in enumerate(parents):
-            child = target.setdefault(part, {})
+            child = target.get(part)
+            if child is None:  # an empty (null) section is filled, as a YAML layer fills it
+                child = target[part] = {}
             if not isinstance(child, dict):
                 key = ".".join(parents[: index + 1])
                 raise ConfigError(source, dotted, f"cannot set a sub-key: {key} is not a mapping")
             target = child
         target[leaf] = value
-        # Keys below ``dotted`` came from the value just replaced; forget where they came
-        # from, so their errors are blamed on this override (via the parent) instead.
-        for stale in [k for k in self.sources if k.startswith(f"{dotted}.")]:
-            del self.sources[stale]
+        _forget_below(dotted, self.sources)
         self.sources[dotted] = source
 
     def source_of(self, loc: Sequence[str | int]) -> str:
@@ -86,9 +85,19 @@ def _merge_into(
             _merge_into(target[key], value, source, path, sources)
             continue
         target[key] = _plain(value)
+        _forget_below(dotted, sources)
         sources[dotted] = source
         if isinstance(value, Mapping):
             _record_leaves(value, path, source, sources)
+
+
+def _forget_below(dotted: str, sources: dict[str, str]) -> None:
+    """Forget where the keys below ``dotted`` came from: the value holding them was replaced.
+
+    Their errors are then blamed on the layer that replaced it (via the parent key).
+    """
+    for stale in [k for k in sources if k.startswith(f"{dotted}.")]:
+        del sources[stale]
 
 
 def _record_leaves(
@@ -105,6 +114,60 @@ def _plain(value: Any) -> Any:  # noqa: ANN401 - any YAML value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+@dataclass(frozen=True)
+class FileLayer:
+    """A YAML file's mapping, merged key by key into the sections before it.
+
+    Attributes:
+        source: The file, as errors name it (relative to the repo root).
+        values: Its mapping.
+        prefix: The section it fills, e.g. ``("model",)`` for ``model_configs/<name>.yaml``.
+    """
+
+    source: str
+    values: Mapping[str, Any]
+    prefix: tuple[str, ...] = ()
+
+    def apply_to(self, merged: MergedConfig) -> None:
+        """Merge this file into ``merged``."""
+        merged.merge(self.values, self.source, self.prefix)
+
+
+@dataclass(frozen=True)
+class Override:
+    """One dotted key set as a whole, by an environment variable or ``--set``.
+
+    Attributes:
+        source: What set it, as errors name it (``--set train.epochs=2``).
+        dotted: The key, e.g. ``train.epochs``.
+        value: The parsed value.
+    """
+
+    source: str
+    dotted: str
+    value: Any
+
+    def apply_to(self, merged: MergedConfig) -> None:
+        """Set the key in ``merged``, replacing what the layers before put there."""
+        merged.set_dotted(self.dotted, self.value, self.source)
+
+
+Layer = FileLayer | Override
+"""One source of values; ``merged_from`` applies a list of them in order (later wins)."""
+
+
+def merged_from(layers: Iterable[Layer]) -> MergedConfig:
+    """Apply ``layers`` in order into one tree with provenance.
+
+    Raises:
+        ConfigError: an override sets a key below a plain value.
+    """
+    merged = MergedConfig()
+    for layer in layers:
+        layer.apply_to(merged)
+    return merged
 
 
 def read_yaml_layer(path: Path, label: str) -> dict[str, Any]:
@@ -146,26 +209,27 @@ def parse_scalar(text: str) -> Any:  # noqa: ANN401 - any JSON value
         return text
 
 
-def env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any, str]]:
-    """Collect ``(dotted key, value, source)`` from the environment, sorted for determinism."""
-    found: list[tuple[str, Any, str]] = []
+def env_overrides(environ: Mapping[str, str]) -> list[Override]:
+    """Collect the overrides the environment sets, sorted for determinism."""
+    found: list[Override] = []
     for name, dotted in WELL_KNOWN_ENV.items():
         if environ.get(name):
-            found.append((dotted, environ[name], f"environment variable {name}"))
+            found.append(Override(f"environment variable {name}", dotted, environ[name]))
     for name in sorted(environ):
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-            found.append((dotted, parse_scalar(environ[name]), f"environment variable {name}"))
+            value = parse_scalar(environ[name])
+            found.append(Override(f"environment variable {name}", dotted, value))
     return found
 
 
-def cli_overrides(overrides: Sequence[str]) -> list[tuple[str, Any, str]]:
+def cli_overrides(overrides: Sequence[str]) -> list[Override]:
     """Parse ``key=value`` overrides given with ``--set``.
 
     Raises:
         ConfigError: an override is not of the form ``dotted.key=value``.
     """
-    found: list[tuple[str, Any, str]] = []
+    found: list[Override] = []
     for item in overrides:
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -173,5 +237,5 @@ def cli_overrides(overrides: Sequence[str]) -> list[tuple[str, Any, str]]:
             raise ConfigError(
                 f"--set {item}", None, "expected the form dotted.key=value, e.g. train.epochs=2"
             )
-        found.append((key, parse_scalar(value), f"--set {item}"))
+        found.append(Override(f"--set {item}", key, parse_scalar(value)))
     return found

@@ -8,7 +8,6 @@ Layers, later wins: monorepo ``configs/base.yaml`` -> project ``configs/base.yam
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -20,11 +19,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from medai.config.blame import config_error
 from medai.config.errors import ConfigError
 from medai.config.layers import (
-    MergedConfig,
+    FileLayer,
+    Layer,
+    Override,
     cli_overrides,
     env_overrides,
+    merged_from,
     read_yaml_layer,
 )
 
@@ -34,7 +37,6 @@ ENV_VARIABLE = "MEDAI_ENV"
 DEFAULT_ENV = "development"
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SECTION_FILES = (("api", "api_configs/fastapi.yaml"), ("docker", "api_configs/docker.yaml"))
-_MAX_SHOWN_INPUT = 60
 
 
 def _label(path: Path, repo_root: Path) -> str:
@@ -66,38 +68,40 @@ def resolve_environment(project_dir: Path, environ: Mapping[str, str]) -> str:
     return env
 
 
-def merge_layers(
+def config_layers(
     project_dir: Path,
     repo_root: Path,
     env: str,
     overrides: Sequence[str],
     environ: Mapping[str, str],
-) -> MergedConfig:
-    """Merge every layer into one tree with provenance, without validating it."""
-    merged = MergedConfig()
+) -> list[Layer]:
+    """Read every layer, in the order they apply (later wins).
+
+    Raises:
+        ConfigError: a file cannot be read or parsed, or an override is malformed.
+    """
     configs = project_dir / "configs"
-    monorepo_base = repo_root / "configs" / "base.yaml"
-    if monorepo_base.is_file():
-        merged.merge(
-            read_yaml_layer(monorepo_base, _label(monorepo_base, repo_root)),
-            _label(monorepo_base, repo_root),
-        )
-    base = configs / "base.yaml"
-    merged.merge(read_yaml_layer(base, _label(base, repo_root)), _label(base, repo_root))
-    sections = [("model", f"model_configs/{project_dir.name}.yaml"), *_SECTION_FILES]
-    for section, relative in sections:
-        path = configs / relative
-        if path.is_file():
-            label = _label(path, repo_root)
-            merged.merge(read_yaml_layer(path, label), label, prefix=(section,))
-    env_file = configs / f"{env}.yaml"
-    merged.merge(
-        read_yaml_layer(env_file, _label(env_file, repo_root)), _label(env_file, repo_root)
-    )
-    merged.set_dotted("environment", env, f"environment variable {ENV_VARIABLE}")
-    for dotted, value, source in [*env_overrides(environ), *cli_overrides(overrides)]:
-        merged.set_dotted(dotted, value, source)
-    return merged
+    files: list[tuple[Path, tuple[str, ...]]] = [
+        (repo_root / "configs" / "base.yaml", ()),
+        (configs / "base.yaml", ()),
+        *(
+            (configs / relative, (section,))
+            for section, relative in [
+                ("model", f"model_configs/{project_dir.name}.yaml"),
+                *_SECTION_FILES,
+            ]
+        ),
+        (configs / f"{env}.yaml", ()),
+    ]
+    optional = {files[0][0], *(path for path, prefix in files if prefix)}
+    layers: list[Layer] = []
+    for path, prefix in files:
+        if path in optional and not path.is_file():
+            continue
+        label = _label(path, repo_root)
+        layers.append(FileLayer(label, read_yaml_layer(path, label), prefix))
+    layers.append(Override(f"environment variable {ENV_VARIABLE}", "environment", env))
+    return [*layers, *env_overrides(environ), *cli_overrides(overrides)]
 
 
 def load_settings(
@@ -127,52 +131,12 @@ def load_settings(
     """
     environ = os.environ if environ is None else environ
     env = resolve_environment(project_dir, environ)
-    merged = merge_layers(project_dir, repo_root, env, overrides, environ)
+    layers = config_layers(project_dir, repo_root, env, overrides, environ)
+    merged = merged_from(layers)
     try:
         return schema.model_validate(merged.data)
     except ValidationError as exc:
-        raise _first_error(exc, merged, schema) from None
-
-
-def _first_error(
-    exc: ValidationError, merged: MergedConfig, schema: type[BaseModel]
-) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = [p for p in first["loc"] if isinstance(p, (str, int))]
-    key = ".".join(str(p) for p in loc)
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(schema, loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        problem = f"unknown key{hint} (allowed here: {', '.join(allowed)})"
-    elif kind == "missing":
-        problem = "required key is missing"
-    elif kind == "value_error":
-        problem = str(first["msg"]).removeprefix("Value error, ")
-    else:
-        shown = repr(first.get("input"))
-        if len(shown) > _MAX_SHOWN_INPUT:
-            shown = shown[: _MAX_SHOWN_INPUT - 3] + "..."
-        problem = f"{first['msg']} (got {shown})"
-    if not loc:
-        # A check across several keys (a model validator) has no single key to blame.
-        message = str(first["msg"]).removeprefix("Value error, ")
-        return ConfigError("resolved config", None, f"{message}{more}")
-    return ConfigError(merged.source_of(loc), key, problem + more)
-
-
-def _allowed_keys(schema: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    model: type[BaseModel] = schema
-    for part in loc:
-        info = model.model_fields.get(str(part))
-        annotation = getattr(info, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return sorted(model.model_fields)
+        raise config_error(exc, schema, layers, merged) from None
 
 
 def settings_as_dict(settings: BaseModel) -> dict[str, Any]:
