@@ -20,6 +20,7 @@ from pydicom.uid import (
 
 from medai.io import (
     CorruptImageError,
+    InvalidGeometryError,
     MedicalImageError,
     NotARadiographError,
     Radiograph,
@@ -223,11 +224,16 @@ def test_spacing_comes_from_pixel_spacing_else_imager_pixel_spacing(elements, ex
     assert read_radiograph(_dx(**elements)).spacing_mm == expected
 
 
-@pytest.mark.parametrize("spacing", [[0.0, 0.1], [0.1], [0.1, -0.2]])
-def test_malformed_pixel_spacing_is_an_error(spacing):
-    text = _error(CorruptImageError, _dx(PixelSpacing=spacing), name="bad.dcm")
+@pytest.mark.parametrize(
+    ("spacing", "shown"), [([0.0, 0.1], "[0, 0.1]"), ([0.1], "0.1"), ([0.1, -0.2], "[0.1, -0.2]")]
+)
+def test_malformed_pixel_spacing_is_an_invalid_geometry_naming_the_value(spacing, shown):
+    text = _error(InvalidGeometryError, _dx(PixelSpacing=spacing), name="bad.dcm")
 
-    assert text == "bad.dcm: has a malformed PixelSpacing (expected two positive numbers in mm)"
+    assert text == (
+        f"bad.dcm: PixelSpacing is {shown}; expected two positive finite numbers (mm) "
+        "between 1e-32 and 1e+32"
+    )
 
 
 # --- DICOM that is not a usable radiograph --------------------------------------------------

@@ -5,7 +5,7 @@
 
 from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
 from medai.io.dicom import read_dicom_series
-from medai.io.errors import MedicalImageError
+from medai.io.errors import InvalidGeometryError, InvalidHeaderValueError, MedicalImageError
 from medai.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume, write_nifti
 from medai.io.radiograph import (
     RADIOGRAPH_MODALITIES,
@@ -26,6 +26,8 @@ __all__ = [
     "CorruptImageError",
     "DicomAcceptance",
     "InputNotAcceptedError",
+    "InvalidGeometryError",
+    "InvalidHeaderValueError",
     "MedicalImageError",
     "NotARadiographError",
     "Radiograph",

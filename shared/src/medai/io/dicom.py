@@ -1,8 +1,10 @@
 """Reading one DICOM series (a folder of single-frame slices) into a NIfTI-convention volume.
 
 All headers are read and cross-checked before any pixel data is decoded, so a bad folder fails
-fast and with a message about geometry rather than a decoder error. Messages name files but
-never header values: those can identify the patient.
+fast and with a message about geometry rather than a decoder error. Every number the volume is
+computed from (orientation, positions, spacings, rescale) passes medai.io.header_checks first.
+Messages name files and those technical values only, never other header values: those can
+identify the patient.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut
 
+from medai.io import header_checks
 from medai.io.acceptance import DicomAcceptance
-from medai.io.errors import MedicalImageError
+from medai.io.dicom_values import PYDICOM_ERRORS, check_modality_lut, value_of
+from medai.io.errors import InvalidHeaderValueError, MedicalImageError
 from medai.io.volume import Volume
 
 # DICOMDIR indexes a media folder; hidden files are OS clutter (.DS_Store). Neither is a slice.
@@ -34,6 +38,8 @@ _DISTANCE_ATOL_MM = 1e-3
 # Positions are rounded in the header too; 1 % jitter is rounding, more is a missing slice.
 _SPACING_RTOL = 0.01
 _DEFAULT_THICKNESS_MM = 1.0
+_NOT_DICOM = (InvalidDicomError, OSError, EOFError)
+_AFFINE_NAME = "the affine built from ImageOrientationPatient, PixelSpacing and the positions"
 
 
 class TooManyVoxelsError(MedicalImageError):
@@ -87,6 +93,11 @@ def read_dicom_series(
     Raises:
         MedicalImageError: If the folder is missing or empty, holds a non-DICOM or non-image
             file, mixes series, or the slices do not form a regular 3D grid.
+        InvalidHeaderValueError: (a MedicalImageError) If a rescale or Modality LUT value is
+            unusable (NaN, Inf, 0 slope, out of range, not a number); InvalidGeometryError
+            (a subclass) if PixelSpacing, SliceThickness, ImageOrientationPatient or
+            ImagePositionPatient is, or the affine they make is singular or (nearly)
+            collinear. All raised before any pixel data is decoded.
         TooManyVoxelsError: (a MedicalImageError) If the series has more than max_voxels
             voxels; raised before any pixel data is decoded.
         InputNotAcceptedError: (a MedicalImageError) If a file's modality, image type or
@@ -100,8 +111,9 @@ def read_dicom_series(
     normal = slices[0].normal
     slices.sort(key=lambda one: float(one.position @ normal))
     step = _slice_step(folder, slices)
-    array = np.stack([_read_pixels(folder, one.path).T for one in slices], axis=-1)
-    return Volume(array, _affine(slices[0], step))
+    affine = header_checks.affine(folder, _AFFINE_NAME, _affine(slices[0], step))
+    array = np.stack([_read_pixels(folder, one).T for one in slices], axis=-1)
+    return Volume(array, affine)
 
 
 def _series_files(folder: Path) -> list[Path]:
@@ -122,41 +134,81 @@ def _series_files(folder: Path) -> list[Path]:
 def _read_header(folder: Path, path: Path, accept: DicomAcceptance | None = None) -> _Slice:
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError) as exc:
+    except _NOT_DICOM as exc:
         raise MedicalImageError(folder, f"file {path.name} is not a DICOM file") from exc
+    except PYDICOM_ERRORS as exc:
+        raise MedicalImageError(
+            folder, f"file {path.name} has a DICOM header that cannot be parsed"
+        ) from exc
     # Rows/Columns are mandatory for images; the pixel data itself was not read yet.
     if "Rows" not in header or "Columns" not in header:
         raise MedicalImageError(folder, f"file {path.name} has no pixel data (not an image)")
-    if int(header.get("NumberOfFrames") or 1) != 1 or int(header.get("SamplesPerPixel", 1)) != 1:
+    prefix = f"file {path.name}: "
+    frames = _header_int(folder, prefix, header, "NumberOfFrames", default=1)
+    if frames != 1 or _header_int(folder, prefix, header, "SamplesPerPixel", default=1) != 1:
         raise MedicalImageError(folder, f"file {path.name} is not a single-frame greyscale slice")
     if accept is not None:
-        accept.check(header, folder, f"file {path.name}")
-    orientation = _vector(folder, path, header, "ImageOrientationPatient", 6)
-    thickness = header.get("SliceThickness")
+        accept.check(header, str(folder), f"file {path.name}")
+    rows = _header_int(folder, prefix, header, "Rows", default=0)
+    columns = _header_int(folder, prefix, header, "Columns", default=0)
+    if min(rows, columns) < 1:
+        raise MedicalImageError(folder, f"file {path.name} is {rows} x {columns} pixels")
+    row_cosine, column_cosine = header_checks.direction_cosines(
+        folder,
+        f"{prefix}ImageOrientationPatient",
+        _required(folder, path, header, "ImageOrientationPatient"),
+    )
+    position = header_checks.position(
+        folder,
+        f"{prefix}ImagePositionPatient",
+        _required(folder, path, header, "ImagePositionPatient"),
+    )
+    pixel_spacing = header_checks.spacing(
+        folder, f"{prefix}PixelSpacing", _required(folder, path, header, "PixelSpacing"), count=2
+    )
+    check_modality_lut(folder, prefix, header)
     return _Slice(
         path=path,
-        row_cosine=orientation[:3],
-        column_cosine=orientation[3:],
-        position=_vector(folder, path, header, "ImagePositionPatient", 3),
-        size=(int(header.Rows), int(header.Columns)),
-        pixel_spacing=_vector(folder, path, header, "PixelSpacing", 2),
-        thickness=float(thickness) if thickness else None,
+        row_cosine=row_cosine,
+        column_cosine=column_cosine,
+        position=position,
+        size=(rows, columns),
+        pixel_spacing=pixel_spacing,
+        thickness=_thickness(folder, prefix, header),
         series=header.get("SeriesInstanceUID"),
     )
 
 
-def _vector(
-    folder: Path, path: Path, header: Dataset, keyword: str, length: int
-) -> NDArray[np.float64]:
+def _required(folder: Path, path: Path, header: Dataset, keyword: str) -> object:
     if keyword not in header:
         raise MedicalImageError(folder, f"file {path.name} is missing {keyword}")
-    try:
-        values = np.asarray(header[keyword].value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise MedicalImageError(folder, f"file {path.name} has a malformed {keyword}") from exc
-    if values.shape != (length,) or not np.isfinite(values).all():
-        raise MedicalImageError(folder, f"file {path.name} has a malformed {keyword}")
-    return values
+    return value_of(folder, f"file {path.name}: ", header, keyword)
+
+
+def _header_int(folder: Path, prefix: str, header: Dataset, keyword: str, *, default: int) -> int:
+    """An integer attribute (Rows, NumberOfFrames), or ``default`` when absent or empty."""
+    value = value_of(folder, prefix, header, keyword) if keyword in header else None
+    if value in (None, ""):
+        return default
+    (number,) = header_checks.numbers(
+        folder, f"{prefix}{keyword}", value, count=1, expected="one integer"
+    )
+    if not number.is_integer():
+        raise InvalidHeaderValueError(
+            folder, f"{prefix}{keyword} is {number:.6g}; expected one integer"
+        )
+    return int(number)
+
+
+def _thickness(folder: Path, prefix: str, header: Dataset) -> float | None:
+    """SliceThickness, or None when absent or empty (it is Type 2: empty means unknown)."""
+    if "SliceThickness" not in header:
+        return None
+    value = value_of(folder, prefix, header, "SliceThickness")
+    if value in (None, ""):
+        return None
+    (thickness,) = header_checks.spacing(folder, f"{prefix}SliceThickness", value, count=1)
+    return float(thickness)
 
 
 def _require_consistent(folder: Path, slices: list[_Slice]) -> None:
@@ -210,20 +262,35 @@ def _slice_step(folder: Path, slices: list[_Slice]) -> NDArray[np.float64]:
     return step
 
 
-def _read_pixels(folder: Path, path: Path) -> NDArray[np.float32]:
+def _read_pixels(folder: Path, one: _Slice) -> NDArray[np.float32]:
+    """Decode one slice and apply its Modality LUT, whose values _read_header checked."""
+    path = one.path
     try:
         dataset = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError) as exc:
+    except _NOT_DICOM as exc:
         raise MedicalImageError(folder, f"file {path.name} is not a DICOM file") from exc
+    except PYDICOM_ERRORS as exc:
+        raise MedicalImageError(
+            folder, f"file {path.name} has a DICOM header that cannot be parsed"
+        ) from exc
     if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
         raise MedicalImageError(folder, f"file {path.name} has no pixel data (not an image)")
     try:
-        pixels: NDArray[Any] = apply_modality_lut(dataset.pixel_array, dataset)
-    except (AttributeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        stored: NDArray[Any] = dataset.pixel_array
+        pixels: NDArray[Any] = apply_modality_lut(stored, dataset)
+    except PYDICOM_ERRORS as exc:
         # pydicom's ways of saying "cannot decode": a missing element, bad length, no plugin.
         raise MedicalImageError(
             folder, f"file {path.name} has pixel data that cannot be decoded ({exc})"
         ) from exc
+    if pixels.shape != one.size:
+        raise MedicalImageError(
+            folder,
+            f"file {path.name} has pixel data of shape {pixels.shape}; its header says {one.size}",
+        )
+    header_checks.finite_pixels(
+        folder, f"file {path.name}: pixel values after the Modality LUT", pixels
+    )
     return pixels.astype(np.float32)
 
 

@@ -1,4 +1,4 @@
-"""The one exception type that medical image readers raise for unusable inputs."""
+"""The exception types medical image readers raise for unusable inputs: one base, named kinds."""
 
 from __future__ import annotations
 
@@ -32,3 +32,22 @@ class MedicalImageError(ValueError):
     def __reduce__(self) -> tuple[type[MedicalImageError], tuple[Path, str]]:
         """Rebuild from (path, reason) so the error survives pickling to worker processes."""
         return type(self), (self.path, self.reason)
+
+
+class InvalidHeaderValueError(MedicalImageError):
+    """A header value a reader would compute with that is not a usable number.
+
+    NaN, Inf, an empty or non-numeric string, too many or too few values, or a magnitude no
+    scanner writes (a RescaleSlope of 1e308): any of these would flow into arithmetic and
+    come out as NaN pixels or an empty answer, so the reader refuses the file instead. The
+    reason names the attribute and the bad value; both are technical, never patient data.
+    """
+
+
+class InvalidGeometryError(InvalidHeaderValueError):
+    """Geometry that does not describe a real voxel grid: spacing, orientation or affine.
+
+    A zero or negative spacing, direction cosines that are not orthogonal unit vectors, or
+    an affine that is singular or whose voxel axes are (nearly) collinear: resampling and
+    physical measurements (mL, mm) would divide by zero, overflow or be silently wrong.
+    """

@@ -16,6 +16,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 from numpy.typing import DTypeLike, NDArray
 
+from medai.io import header_checks, nifti_header
 from medai.io.acceptance import DicomAcceptance
 from medai.io.dicom import read_dicom_series
 from medai.io.errors import MedicalImageError
@@ -29,6 +30,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _XFORM_CODE = 1
 _NDIM = 3
 _NDIM_SQUEEZABLE = 4  # (x, y, z, 1), as some tools write single-volume series
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_nifti(
@@ -37,8 +39,9 @@ def read_nifti(
     """Read a 3D NIfTI image (.nii or .nii.gz) with its affine.
 
     Scaling (scl_slope/scl_inter) is applied, so the array holds the real values (e.g. HU).
-    Data are loaded eagerly: nibabel is lazy, and a truncated file would otherwise only fail
-    later, far from the file name.
+    The header's geometry and scaling are checked as the file states them (see
+    medai.io.nifti_header) before nibabel loads it. Data are loaded eagerly: nibabel is
+    lazy, and a truncated file would otherwise only fail later, far from the file name.
 
     Args:
         path: The NIfTI file.
@@ -50,10 +53,14 @@ def read_nifti(
     Raises:
         MedicalImageError: If the file is missing, not NIfTI, truncated, not 3D, or holds NaN
             or infinite voxels.
+        InvalidGeometryError: (a MedicalImageError) If pixdim, an xform code, or a declared
+            qform or sform is unusable: NaN, Inf, singular, (nearly) collinear axes.
+        InvalidHeaderValueError: (a MedicalImageError) If scl_slope/scl_inter are unusable.
     """
     path = Path(path)
     _require_file(path)
     with _nifti_errors(path):
+        nifti_header.check_header_bytes(path, _head_of(path))
         image = nib.load(path, mmap=False)
     return nifti_image_to_volume(path, image, dtype=dtype)
 
@@ -67,7 +74,10 @@ def nifti_image_to_volume(
     """Turn an opened nibabel image into a 3D Volume by the same rules as read_nifti.
 
     Split out of read_nifti so that images built from bytes in memory (HTTP uploads) are
-    checked exactly like files on disk: same squeeze, same NaN check, same messages.
+    checked exactly like files on disk: same squeeze, same header and NaN checks, same
+    messages. nibabel has already repaired some header fields of an opened image, so a
+    caller holding the file's bytes also checks them raw first, as read_nifti does
+    (medai.io.nifti_header.check_header_bytes).
 
     Args:
         source: What the image came from; only used to name it in error messages.
@@ -80,15 +90,21 @@ def nifti_image_to_volume(
     Raises:
         MedicalImageError: If the image is not NIfTI, its data are truncated, it is not 3D, or
             it holds NaN or infinite voxels.
+        InvalidGeometryError: (a MedicalImageError) If its header or affine is unusable.
+        InvalidHeaderValueError: (a MedicalImageError) If scl_slope/scl_inter are unusable.
     """
     with _nifti_errors(source):
         nifti = _as_nifti_3d(Path(source), image)
-        data: NDArray[np.floating[Any]] = nifti.get_fdata(dtype=dtype)
+        nifti_header.check_header(source, nifti.header)
+        affine = header_checks.affine(source, nifti_header.affine_name(nifti.header), nifti.affine)
+        # A huge scl_slope overflows to Inf, refused just below: no need for numpy's warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            data: NDArray[np.floating[Any]] = nifti.get_fdata(dtype=dtype)
     if data.ndim == _NDIM_SQUEEZABLE:
         data = data[..., 0]
     if not np.isfinite(data).all():
         raise MedicalImageError(source, "contains NaN or infinite voxels")
-    return Volume(data, nifti.affine)
+    return Volume(data, affine)
 
 
 def write_nifti(
@@ -167,12 +183,25 @@ def _nifti_errors(source: str | os.PathLike[str]) -> Iterator[None]:
     """
     try:
         yield
-    except (ImageFileError, HeaderDataError) as exc:
+    except MedicalImageError:
+        raise
+    except (ImageFileError, HeaderDataError, ValueError) as exc:
+        # ValueError: nibabel's own check of a header it is building from (a bad quaternion).
         raise MedicalImageError(source, f"is not a NIfTI file (bad header: {exc})") from exc
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise MedicalImageError(source, f"is truncated or not valid gzip ({exc})") from exc
     except OSError as exc:
         raise MedicalImageError(source, f"is truncated or unreadable ({exc})") from exc
+
+
+def _head_of(path: Path) -> bytes:
+    """The file's first bytes, gunzipped when it is gzip (by content: names can lie)."""
+    with path.open("rb") as stream:
+        head = stream.read(nifti_header.HEADER_BYTES)
+    if head.startswith(_GZIP_MAGIC):
+        with gzip.open(path, "rb") as stream:
+            head = stream.read(nifti_header.HEADER_BYTES)
+    return head
 
 
 def _require_file(path: Path) -> None:

@@ -31,12 +31,20 @@ import pydicom
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from medai.io import header_checks
 from medai.io.acceptance import DicomAcceptance
-from medai.io.errors import MedicalImageError
+from medai.io.dicom_values import (
+    PYDICOM_ERRORS,
+    check_modality_lut,
+    check_voi,
+    has_voi_lut,
+    has_window,
+    value_of,
+)
+from medai.io.errors import InvalidHeaderValueError, MedicalImageError
 
 __all__ = [
     "RADIOGRAPH_MODALITIES",
@@ -85,21 +93,6 @@ _PILLOW_MODE_NAMES: Final = {
     "PA": "PA (palette with alpha)",
     "La": "La (grayscale with alpha)",
 }
-# pydicom and its decoder plugins signal undecodable or malformed data with these.
-_DICOM_ERRORS: Final = (
-    InvalidDicomError,
-    AttributeError,
-    EOFError,
-    IndexError,
-    KeyError,
-    NotImplementedError,
-    OSError,
-    OverflowError,
-    RuntimeError,
-    TypeError,
-    ValueError,
-    struct.error,
-)
 _PILLOW_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 
@@ -291,7 +284,7 @@ def _read_dicom(
 ) -> Radiograph:
     try:
         header = pydicom.dcmread(stream, stop_before_pixels=True, force=not has_preamble)
-    except _DICOM_ERRORS as exc:
+    except PYDICOM_ERRORS as exc:
         if has_preamble:
             raise CorruptImageError(label, "has a DICOM header that cannot be parsed") from exc
         raise UnknownImageFormatError(label, "is not a DICOM, PNG or JPEG file") from exc
@@ -300,7 +293,7 @@ def _read_dicom(
     stream.seek(0)
     try:
         dataset = pydicom.dcmread(stream, force=not has_preamble)
-    except _DICOM_ERRORS as exc:
+    except PYDICOM_ERRORS as exc:
         raise CorruptImageError(label, "has DICOM pixel data that cannot be read") from exc
     if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
         raise NotARadiographError(label, "has no image (PixelData)")
@@ -342,6 +335,19 @@ def _check_dicom_header(label: str, header: Dataset, limits: RadiographLimits) -
     columns = _header_int(label, header, "Columns", default=0)
     _check_not_too_large(label, rows, columns, limits)
     _check_not_too_small(label, rows, columns, limits)
+    _check_bits_stored(label, header)
+    check_modality_lut(label, "", header)
+    check_voi(label, "", header)
+
+
+def _check_bits_stored(label: str, header: Dataset) -> None:
+    """BitsStored sizes the range a window maps from; more bits than allocated is no image."""
+    allocated = _header_int(label, header, "BitsAllocated", default=0)
+    stored = _header_int(label, header, "BitsStored", default=allocated)
+    if allocated and not 1 <= stored <= allocated:
+        raise InvalidHeaderValueError(
+            label, f"BitsStored is {stored}; expected 1 to BitsAllocated ({allocated})"
+        )
 
 
 def _sop_class_of(header: Dataset) -> str:
@@ -357,7 +363,7 @@ def _header_int(label: str, header: Dataset, keyword: str, *, default: int) -> i
     try:
         value = header.get(keyword)
         return default if value in (None, "") else int(value)
-    except _DICOM_ERRORS as exc:
+    except PYDICOM_ERRORS as exc:
         raise CorruptImageError(label, f"has a malformed {keyword}") from exc
 
 
@@ -382,15 +388,9 @@ def _spacing(label: str, header: Dataset) -> tuple[float, float] | None:
     for keyword in _PIXEL_SPACING_KEYWORDS:
         if keyword not in header or header[keyword].VM == 0:
             continue
-        try:
-            values = np.asarray(header[keyword].value, dtype=np.float64)
-        except _DICOM_ERRORS as exc:
-            raise CorruptImageError(label, f"has a malformed {keyword}") from exc
-        if values.shape != (2,) or not np.isfinite(values).all() or (values <= 0).any():
-            raise CorruptImageError(
-                label, f"has a malformed {keyword} (expected two positive numbers in mm)"
-            )
-        return float(values[0]), float(values[1])
+        value = value_of(label, "", header, keyword)
+        between_rows, between_columns = header_checks.spacing(label, keyword, value, count=2)
+        return float(between_rows), float(between_columns)
     return None
 
 
@@ -418,7 +418,7 @@ def _name_transfer_syntax(dataset: Dataset) -> None:
 def _dicom_pixels(label: str, dataset: Dataset) -> NDArray[np.float32]:
     try:
         stored: NDArray[Any] = dataset.pixel_array
-    except _DICOM_ERRORS as exc:
+    except PYDICOM_ERRORS as exc:
         raise CorruptImageError(label, _undecodable(dataset)) from exc
     expected = (int(dataset.Rows), int(dataset.Columns))
     if stored.shape != expected:
@@ -426,11 +426,21 @@ def _dicom_pixels(label: str, dataset: Dataset) -> NDArray[np.float32]:
             label, f"pixel data decodes to shape {stored.shape}, the header says {expected}"
         )
     try:
-        unit = _to_unit_range(apply_modality_lut(stored, dataset), dataset)
-    except _DICOM_ERRORS as exc:
+        modality: NDArray[Any] = apply_modality_lut(stored, dataset)
+    except PYDICOM_ERRORS as exc:
         raise CorruptImageError(
-            label, "has a malformed Modality LUT, VOI LUT or window (cannot map to grey levels)"
+            label, "has a malformed Modality LUT (cannot map stored values)"
         ) from exc
+    # Float pixel data can hold NaN itself; the header values were checked already.
+    header_checks.finite_pixels(label, "pixel values after the Modality LUT", modality)
+    try:
+        unit = _to_unit_range(modality, dataset)
+    except PYDICOM_ERRORS as exc:
+        raise CorruptImageError(
+            label, "has a malformed VOI LUT or window (cannot map to grey levels)"
+        ) from exc
+    if not np.isfinite(unit).all():  # the Radiograph invariant, kept a clean refusal
+        raise CorruptImageError(label, "pixel values are not finite after the VOI transform")
     if dataset.PhotometricInterpretation == "MONOCHROME1":  # low values are bright
         unit = 1.0 - unit
     return unit.astype(np.float32)
@@ -452,19 +462,6 @@ def _undecodable(dataset: Dataset) -> str:
     return "pixel data cannot be decoded (malformed)"
 
 
-def _has_voi_lut(dataset: Dataset) -> bool:
-    """The same test pydicom's apply_voi_lut makes, so range and mapping agree."""
-    sequence = dataset.get("VOILUTSequence")
-    if not sequence:
-        return False
-    item = sequence[0]
-    return item.get("LUTDescriptor") is not None and item.get("LUTData") is not None
-
-
-def _has_window(dataset: Dataset) -> bool:
-    return dataset.get("WindowCenter") is not None and dataset.get("WindowWidth") is not None
-
-
 def _to_unit_range(values: NDArray[Any], dataset: Dataset) -> NDArray[np.float64]:
     """Apply the VOI transform and map its output range onto [0, 1].
 
@@ -472,23 +469,30 @@ def _to_unit_range(values: NDArray[Any], dataset: Dataset) -> NDArray[np.float64
     [y_min, y_max] that pydicom derives from BitsStored and the rescale, a VOI LUT spans its
     table's entries. Both are measured by passing probes through the same pydicom call, so
     this never re-implements (and drifts from) pydicom's arithmetic.
+
+    The values were checked (check_voi) before decoding. A SIGMOID window still overflows
+    exp() for pixels far from its centre: that is its saturation, so numpy is not asked to
+    warn about it.
     """
-    if _has_voi_lut(dataset):
-        if not np.issubdtype(values.dtype, np.integer):
-            # A LUT indexes integers; pydicom warns on float input. Rescaled values are integral.
-            values = np.rint(values).astype(np.int64)
+    if has_voi_lut(dataset):
         descriptor = dataset.VOILUTSequence[0].LUTDescriptor
         entries = int(descriptor[0]) or _FULL_LUT_ENTRIES
         first = int(descriptor[1])
+        if not np.issubdtype(values.dtype, np.integer):
+            # A LUT indexes integers; pydicom warns on float input. Rescaled values are
+            # integral; clipping to one past the table (which pydicom clips to anyway) keeps
+            # float pixel data within int64.
+            values = np.clip(np.rint(values), first - 1, first + entries).astype(np.int64)
         table = apply_voi_lut(np.arange(first, first + entries, dtype=np.int64), dataset)
         low, high = float(table.min()), float(table.max())
         mapped = apply_voi_lut(values, dataset)
-    elif _has_window(dataset):
+    elif has_window(dataset):
         center, width = _first_value(dataset, "WindowCenter"), _first_value(dataset, "WindowWidth")
         reach = abs(width) * _WINDOW_PROBE_WIDTHS + 1.0
-        probes = apply_voi_lut(np.array([center - reach, center + reach]), dataset)
+        with np.errstate(over="ignore", under="ignore"):
+            probes = apply_voi_lut(np.array([center - reach, center + reach]), dataset)
+            mapped = apply_voi_lut(values, dataset)
         low, high = float(probes[0]), float(probes[1])
-        mapped = apply_voi_lut(values, dataset)
     else:
         mapped = values
         low, high = float(values.min()), float(values.max())

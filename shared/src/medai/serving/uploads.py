@@ -39,6 +39,7 @@ from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
 from medai.io.dicom import TooManyVoxelsError, read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.nifti import nifti_image_to_volume
+from medai.io.nifti_header import check_header_bytes
 from medai.io.volume import Volume
 
 UploadErrorCode = Literal[
@@ -369,6 +370,11 @@ def _read_nifti(part: _Part, limits: UploadLimits) -> Volume:
     """Check the header against the limits, then inflate (capped) and decode in memory."""
     header = _nifti_header(part, part.nifti_version)
     expected = _nifti_expected_bytes(part, header, limits)
+    try:
+        # Raw, before nibabel repairs a zero or negative pixdim while parsing it.
+        check_header_bytes(part.label, part.head)
+    except MedicalImageError as exc:
+        raise UploadError("unreadable_image", f"{part.label}: {exc.reason}") from exc
     raw = _inflate_nifti(part, expected, limits) if part.gzipped else part.data
     if len(raw) < expected:
         raise UploadError(
@@ -386,7 +392,7 @@ def _read_nifti(part: _Part, limits: UploadLimits) -> Volume:
     try:
         return nifti_image_to_volume(part.label, image)
     except MedicalImageError as exc:
-        raise UploadError("unreadable_image", f"{part.label} {exc.reason}") from exc
+        raise UploadError("unreadable_image", f"{part.label}: {exc.reason}") from exc
 
 
 def _nifti_header(part: _Part, version: int) -> _NiftiHeader:
