@@ -187,7 +187,7 @@ def train_and_materialize(root: Path) -> tuple[CtSegSettings, str, Path, float]:
     started = time.perf_counter()
     result = train(PROJECT, settings)
     seconds = time.perf_counter() - started
-    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", ["challenger"])
+    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", alias="challenger")
     return settings, result.model_version, model_dir, seconds
 
 

@@ -132,7 +132,7 @@ def register_production_model(root: Path) -> tuple[str, Path, float]:
     started = time.perf_counter()
     result = train(PROJECT, settings)
     seconds = time.perf_counter() - started
-    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", ["challenger"])
+    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", alias="challenger")
     return result.model_version, model_dir, seconds
 
 

@@ -156,10 +156,7 @@ def materialized_model(trained_model: TrainedModel) -> Path:
     from medai.serving.launch import materialize_model  # noqa: PLC0415 - imports MLflow
 
     return materialize_model(
-        trained_model.settings,
-        BINDING.repo_root,
-        trained_model.root / "models",
-        ["champion", "challenger"],
+        trained_model.settings, BINDING.repo_root, trained_model.root / "models"
     )
 
 

@@ -135,10 +135,8 @@ def materialized_model(trained_model: TrainedModel) -> Path:
     """The trained model's folder as ``invoke serve`` writes it: ONNX graph and card."""
     from medai.serving.launch import materialize_model  # noqa: PLC0415 - imports MLflow
 
-    api = trained_model.settings.api
-    aliases = [alias for alias in (api.model_alias, api.fallback_alias) if alias]
     folder = trained_model.root / "models"
-    return materialize_model(trained_model.settings, BINDING.repo_root, folder, aliases)
+    return materialize_model(trained_model.settings, BINDING.repo_root, folder)
 
 
 API_KEY = "cxr-test-key-" + "x" * 20

@@ -8,6 +8,7 @@ only what they print; the ``serve`` command is the same for all of them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -96,7 +97,10 @@ def command_parser(description: str, *, alias: bool = False) -> argparse.Argumen
     parser = argparse.ArgumentParser(description=description)
     if alias:
         parser.add_argument(
-            "--alias", default=None, help="registry alias (default: champion, else challenger)"
+            "--alias",
+            default=None,
+            help="registry alias (default: api.model_alias, champion; outside production "
+            "the challenger when there is none, with a warning)",
         )
     parser.add_argument(
         "--set",
@@ -161,10 +165,22 @@ def _refuse_unsafe_serving(settings: ProjectSettings) -> None:
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
+def _version_number(text: str) -> int:
+    """``--version``: a registry version number (1, 2, ...)."""
+    if not text.isdigit() or int(text) < 1:
+        msg = f"expected a version number (1, 2, ...), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def serve_main(
     binding: ProjectBinding[SettingsT], app_factory: str, argv: Sequence[str] | None = None
 ) -> int:
     """Materialize the registered model and replace this process with the server on it.
+
+    Which version is served follows ``medai.tracking.model_choice``: production serves
+    only the champion (or what ``--alias``/``--version`` names) and refuses otherwise
+    with one line; elsewhere a fallback to the challenger prints a WARNING line.
 
     Args:
         binding: The project.
@@ -179,12 +195,23 @@ def serve_main(
         "--backend", choices=["onnx", "torch"], default=None, help="default: api.backend (onnx)"
     )
     parser.add_argument(
+        "--version",
+        type=_version_number,
+        default=None,
+        help="serve this registered version (a rollback, a pinned release) instead of an alias",
+    )
+    parser.add_argument(
         "--materialize-only",
         action="store_true",
         help="resolve the alias and write the model folder, then exit (an init-container step)",
     )
     args = parser.parse_args(argv)
+    if args.alias and args.version is not None:
+        parser.error("--alias and --version both name the model: give one")
     overrides = list(args.overrides)
+    if args.alias:
+        # As config, so the server process (given the overrides) knows the alias was named.
+        overrides += [f"api.model_alias={json.dumps(args.alias)}", "api.fallback_alias=null"]
     if args.port is not None:
         overrides.append(f"api.port={args.port}")
     if args.backend is not None:
@@ -200,12 +227,11 @@ def serve_main(
 
         api = settings.api
         _refuse_unsafe_serving(settings)
-        aliases = [args.alias] if args.alias else [api.model_alias, api.fallback_alias]
         model_dir = materialize_model(
             settings,
             binding.repo_root,
             binding.resolve_path(api.models_root),
-            [a for a in aliases if a],
+            version=args.version,
         )
         say(f"model folder: {model_dir}")
         if args.materialize_only:

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 from medai.config import ProjectSettings
 from medai.project import ProjectBinding
-from medai.serving import ModelCard, ModelDep
+from medai.serving import ModelCard, ModelDep, write_bundle
 from medai.serving.project_app import create_project_app
 
 with warnings.catch_warnings():
@@ -130,3 +130,38 @@ def test_the_loader_for_the_configured_backend_is_used(binding, tmp_path):
                 break
             time.sleep(0.01)
     assert used == ["torch"]
+
+
+def write_card(folder: Path, alias: str | None) -> Path:
+    write_bundle(folder, ModelCard(name="app-demo", version="7", alias=alias), b"onnx bytes")
+    return folder
+
+
+def test_production_refuses_a_folder_holding_a_fallback_version_with_one_line(binding, tmp_path):
+    folder = write_card(tmp_path / "models" / "app-demo" / "7", "challenger")
+    environ = {"MEDAI_ENV": "production", "MEDAI_API_KEYS": KEY}
+    environ["MEDAI__API__MODEL_DIR"] = str(folder)
+    with pytest.raises(SystemExit) as caught:
+        build(binding, environ)
+    assert caught.value.code == (
+        f"error: production serves only the champion: {folder} holds app-demo version 7 "
+        "through alias 'challenger'; materialize the champion with `uv run invoke serve "
+        "--materialize-only`, or name that alias with MEDAI__API__MODEL_ALIAS=challenger"
+    )
+
+
+@pytest.mark.parametrize(
+    ("alias", "extra"),
+    [
+        ("champion", {}),
+        (None, {}),  # materialized by --version
+        ("challenger", {"MEDAI__API__MODEL_ALIAS": "challenger"}),  # serve --alias challenger
+    ],
+)
+def test_production_serves_a_folder_whose_version_was_named_or_promoted(
+    binding, tmp_path, alias, extra
+):
+    folder = write_card(tmp_path / "models" / "app-demo" / "7", alias)
+    environ = {"MEDAI_ENV": "production", "MEDAI_API_KEYS": KEY}
+    environ["MEDAI__API__MODEL_DIR"] = str(folder)
+    assert build(binding, {**environ, **extra}).title == "app-demo inference"

@@ -25,6 +25,7 @@ from medai.serving.bundle import ModelBundle
 from medai.testing import migrated_mlflow_store
 from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 from medai.tracking.materialize import materialize
+from medai.tracking.model_choice import ModelRequest
 from medai.tracking.publish import label_new_version
 from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias, set_alias, tag_version
 from medai.tracking.runs import tracked_run
@@ -299,13 +300,14 @@ def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
         mlflow.log_artifact(str(onnx_file), artifact_path="onnx")
     set_alias("demo", "challenger", info.registered_model_version)
     models_root = tmp_path / "models"
+    request = ModelRequest.from_settings(settings)
 
     with pytest.raises(ModelNotFoundError, match=r"demo version 1 has no ONNX export"):
-        materialize("demo", models_root, ["champion", "challenger"])
+        materialize(request, models_root)
     assert not (models_root / "demo").exists()
 
     tag_version("demo", 1, {ONNX_ARTIFACT_TAG: "onnx/graph.onnx", "medai.labels": '{"0": "bg"}'})
-    bundle = materialize("demo", models_root, ["champion", "challenger"])
+    bundle = materialize(request, models_root)
     assert bundle.folder == models_root / "demo" / "1"
     assert bundle.onnx_path.read_bytes() == onnx_file.read_bytes()
     assert (bundle.card.name, bundle.card.version, bundle.card.alias) == ("demo", "1", "challenger")
@@ -314,9 +316,13 @@ def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
 
     # Same version behind a new alias: the folder is reused, only the card changes.
     set_alias("demo", "champion", 1)
-    again = materialize("demo", models_root, ["champion", "challenger"])
+    again = materialize(request, models_root)
     assert again.card.alias == "champion"
     assert ModelBundle.load(models_root / "demo" / "1").card.alias == "champion"
+
+    # Named by version: the card says no alias, which the server takes as explicit.
+    pinned = materialize(ModelRequest.from_settings(settings, version=1), models_root)
+    assert (pinned.card.version, pinned.card.alias) == ("1", None)
 
 
 def test_unreachable_tracking_server_fails_fast_with_one_line():

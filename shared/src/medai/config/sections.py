@@ -59,8 +59,14 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
-    model_alias: str = "champion"
-    fallback_alias: str | None = "challenger"
+    model_alias: str = Field(
+        default="champion", description="Registry alias served, evaluated and used to predict."
+    )
+    fallback_alias: str | None = Field(
+        default="challenger",
+        description="Used when model_alias is missing, outside production only (with a "
+        "WARNING line); production falls back to nothing but champion. null: no fallback.",
+    )
     max_body_mb: float = Field(default=256.0, gt=0)
     max_voxels: int = Field(default=512 * 512 * 1024, gt=0)
     backend: Literal["onnx", "torch"] = Field(

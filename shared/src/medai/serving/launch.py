@@ -36,16 +36,32 @@ def overrides_as_env(overrides: Sequence[str]) -> dict[str, str]:
 
 
 def materialize_model(
-    settings: ProjectSettings, repo_root: Path, models_root: Path, aliases: Sequence[str]
+    settings: ProjectSettings,
+    repo_root: Path,
+    models_root: Path,
+    *,
+    alias: str | None = None,
+    version: int | None = None,
 ) -> Path:
-    """Resolve the first existing alias and materialize that version; returns its folder."""
+    """Materialize the version ``medai.tracking.model_choice`` picks; returns its folder.
+
+    Args:
+        settings: The project's settings (registry, ``api`` aliases, environment).
+        repo_root: The monorepo root (the embedded MLflow store).
+        models_root: Where model folders go.
+        alias: An alias named explicitly (default: ``api.model_alias``, then the fallback).
+        version: A version named explicitly.
+    """
     from medai.tracking.materialize import materialize  # noqa: PLC0415 - MLflow: launcher only
+    from medai.tracking.model_choice import SERVE_NAMING, ModelRequest  # noqa: PLC0415
     from medai.tracking.store import configure_tracking  # noqa: PLC0415
 
     tracking: TrackingSettings = settings.tracking
     configure_tracking(tracking, repo_root)
-    bundle = materialize(settings.registered_model_name(), models_root, aliases)
-    return bundle.folder.resolve()
+    request = ModelRequest.from_settings(
+        settings, alias=alias, version=version, naming=SERVE_NAMING
+    )
+    return materialize(request, models_root).folder.resolve()
 
 
 def server_plan(

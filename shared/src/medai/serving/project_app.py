@@ -8,6 +8,7 @@ becomes one ``error: ...`` line instead of the traceback uvicorn would print.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,8 +20,10 @@ from medai.config import ConfigError, ProjectSettings
 from medai.logs import configure_logging
 from medai.project import KitProject, ProjectBinding
 from medai.serving.app import create_app
-from medai.serving.bundle import ServedModel
+from medai.serving.bundle import BundleError, ModelBundle, ServedModel
 from medai.serving.settings import ServingConfigError, ServingSettings, load_api_keys
+from medai.tracking.errors import ModelRefusedError
+from medai.tracking.model_choice import check_served_card
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
 ModelLoader = Callable[[Path, SettingsT], ServedModel]
@@ -104,8 +107,22 @@ def create_project_app(
             loaders=loaders,
             environ=os.environ if environ is None else environ,
         )
-    except (ConfigError, ServingConfigError) as exc:
+    except (ConfigError, ServingConfigError, ModelRefusedError) as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _check_served_version(model_dir: Path, settings: ProjectSettings) -> None:
+    """Refuse in production a folder holding a fallback version (``model_choice``'s rule).
+
+    A folder the loader cannot read is left to it: ``/ready`` reports that with the reason.
+    """
+    try:
+        card = ModelBundle.load(model_dir).card
+    except BundleError:
+        return
+    warning = check_served_card(card, model_dir, environment=settings.environment, api=settings.api)
+    if warning is not None:
+        logging.getLogger(__name__).warning(warning)
 
 
 def _build(
@@ -135,6 +152,7 @@ def _build(
             f"{backend!r}: {binding.name} serves with one of {sorted(loaders)}",
         )
     loader = loaders[backend]
+    _check_served_version(model_dir, settings)
 
     def load_model() -> ServedModel:
         return loader(model_dir, settings)

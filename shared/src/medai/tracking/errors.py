@@ -9,3 +9,10 @@ class ModelNotFoundError(LookupError):
 
 class TrackingUnavailableError(ConnectionError):
     """The configured MLflow tracking server does not answer."""
+
+
+class ModelRefusedError(ModelNotFoundError):
+    """A version exists, but this environment may not use it without naming it.
+
+    A kind of "not found" on purpose: every command already reports that as one line.
+    """

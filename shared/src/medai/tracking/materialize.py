@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ from mlflow.models import get_model_info
 
 from medai.serving.bundle import BundleError, ModelBundle, ModelCard, write_bundle
 from medai.tracking.errors import ModelNotFoundError
-from medai.tracking.registry import ONNX_ARTIFACT_TAG, resolve_alias
+from medai.tracking.model_choice import ModelRequest
+from medai.tracking.registry import ONNX_ARTIFACT_TAG, choose_version
 
 _TAG_PREFIX = "medai."
 
@@ -42,16 +42,21 @@ def _extra_from_tags(tags: dict[str, str]) -> dict[str, Any]:
     return extra
 
 
-def materialize(name: str, models_root: Path, aliases: Sequence[str]) -> ModelBundle:
-    """Make ``<models_root>/<name>/<version>/`` hold the ONNX graph and card of the aliased version.
+def materialize(request: ModelRequest, models_root: Path) -> ModelBundle:
+    """Make ``<models_root>/<name>/<version>/`` hold the ONNX graph and card of the chosen version.
 
-    A folder that already holds that version is reused (versions are immutable); only
+    The version is chosen by ``model_choice``'s rule (so production refuses a fallback
+    before anything is downloaded); the card records the alias it came through, or
+    none when it was named by version, which the server checks again at start-up. A
+    folder that already holds that version is reused (versions are immutable); only
     its card is rewritten when the alias now pointing at it differs.
 
     Raises:
-        ModelNotFoundError: no version behind the aliases, or the version has no ONNX export.
+        ModelRefusedError: production and only a fallback version.
+        ModelNotFoundError: no such version, or the version has no ONNX export.
     """
-    alias, version = resolve_alias(name, aliases)
+    choice, version = choose_version(request)
+    name, alias = request.model, choice.alias
     number = str(version.version)
     tags = dict(version.tags or {})
     artifact = tags.get(ONNX_ARTIFACT_TAG)

@@ -160,7 +160,7 @@ def test_a_version_from_older_code_is_refused_with_one_line(trained_demo):
 
 def test_materialized_onnx_and_torch_backends_agree(trained_demo, tmp_path):
     demo, settings = trained_demo.demo, trained_demo.settings
-    model_dir = materialize_model(settings, demo.binding.repo_root, tmp_path, ["challenger"])
+    model_dir = materialize_model(settings, demo.binding.repo_root, tmp_path, alias="challenger")
     item = demo.project.load_data(settings).validation_items()[0]
     pixels = read_radiograph(item.path).pixels
 
