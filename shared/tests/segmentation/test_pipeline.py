@@ -40,6 +40,18 @@ def test_training_registers_a_challenger_with_its_export_preprocessing_and_label
     assert stored["patch_size"] == [16, 16, 16]
     assert version.tags["medai.project"] == "sphere-seg"
     assert version.tags["best_epoch"] in {"1", "2"}
+    assert version.tags["medai.validation_metric"] == "best_val_dice_mean"
+
+
+def test_training_says_how_its_version_compares_and_that_there_is_no_champion(trained_demo):
+    result = trained_demo.result
+    figures, verdict = result.comparison
+    dice = f"{result.best_val_dice:.3f}"
+    assert figures == (
+        f"sphere-seg version {result.model_version}: best_val_dice_mean {dice}; "
+        "no previous challenger, no champion yet"
+    )
+    assert verdict.startswith("no champion yet: production serves nothing until `uv run invoke")
 
 
 def test_evaluation_tags_the_version_with_its_primary_metric(trained_demo):

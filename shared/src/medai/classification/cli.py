@@ -32,6 +32,8 @@ def train_command(project: ClassificationProject[SettingsT], argv: Sequence[str]
             f"best validation macro AUROC {result.best_val_macro_auroc:.3f} "
             f"(epoch {result.best_epoch}), {result.seconds:.0f} s, run {result.run_id}"
         )
+        for line in result.comparison:
+            say(line)
 
     return run_guarded(body)
 

@@ -25,9 +25,13 @@ from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.registry import register_classifier
 from medai.classification.training import EpochMetrics, TrainConfig, train_classifier
 from medai.classification.training_inputs import TrainingInputs, read_training_inputs
+from medai.tracking.registry import VALIDATION_METRIC_TAG, aliased_figures, new_version_comparison
 from medai.tracking.runs import tracked_run
 
 LOGGER = logging.getLogger(__name__)
+
+VALIDATION_METRIC = "best_val_auroc_macro"
+"""The run metric that ranks a training: the best epoch's macro AUROC on validation."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class TrainingResult:
     best_val_macro_auroc: float
     best_epoch: int
     seconds: float
+    comparison: tuple[str, ...] = ()
+    """How the version compares with the previous challenger and the champion."""
 
 
 def train_config(settings: SettingsT) -> TrainConfig:
@@ -135,11 +141,13 @@ def train(
             )
         network.cpu()  # export, registration and the CPU servers load it from here
         mlflow.log_metrics(
-            {"best_val_auroc_macro": outcome.best_macro_auroc, "best_epoch": outcome.best_epoch}
+            {VALIDATION_METRIC: outcome.best_macro_auroc, "best_epoch": outcome.best_epoch}
         )
         mlflow.log_figure(
             plot_learning_curves(outcome.history, outcome.best_epoch), "plots/learning_curves.png"
         )
+        name = settings.registered_model_name()
+        before = aliased_figures(name, VALIDATION_METRIC)
         version = register_classifier(
             network,
             settings,
@@ -148,11 +156,18 @@ def train(
             tags={
                 **lineage.tags(),
                 "medai.run_id": run.info.run_id,
-                "best_val_auroc_macro": f"{outcome.best_macro_auroc:.4f}",
+                VALIDATION_METRIC_TAG: VALIDATION_METRIC,
+                VALIDATION_METRIC: f"{outcome.best_macro_auroc:.4f}",
                 "best_epoch": str(outcome.best_epoch),
             },
         )
-    name = settings.registered_model_name()
+        comparison = new_version_comparison(
+            project=project.name,
+            name=name,
+            metric=VALIDATION_METRIC,
+            version=version,
+            before=before,
+        )
     LOGGER.info(
         "registered %s version %s (best validation macro AUROC %.3f)",
         name,
@@ -166,4 +181,5 @@ def train(
         best_val_macro_auroc=outcome.best_macro_auroc,
         best_epoch=outcome.best_epoch,
         seconds=time.perf_counter() - started,
+        comparison=comparison,
     )

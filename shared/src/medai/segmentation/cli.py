@@ -30,6 +30,8 @@ def train_command(project: SegmentationProject[SettingsT], argv: Sequence[str] |
             f"best validation Dice {result.best_val_dice:.3f} (epoch {result.best_epoch}), "
             f"{result.seconds:.0f} s, run {result.run_id}"
         )
+        for line in result.comparison:
+            say(line)
 
     return run_guarded(body)
 

@@ -38,6 +38,9 @@ from medai.segmentation.transforms import (
 
 LOGGER = logging.getLogger(__name__)
 
+VALIDATION_METRIC = "best_val_dice_mean"
+"""The run metric that ranks a training: the best epoch's mean foreground Dice."""
+
 
 @dataclass
 class History:
@@ -57,6 +60,8 @@ class TrainingResult:
     best_val_dice: float
     best_epoch: int
     seconds: float
+    comparison: tuple[str, ...] = ()
+    """How the version compares with the previous challenger and the champion."""
 
 
 def plain_tensor(tensor: torch.Tensor, device: str) -> torch.Tensor:
@@ -179,6 +184,11 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
 
     from medai.segmentation.plots import plot_learning_curves  # noqa: PLC0415 - matplotlib
     from medai.segmentation.registry import register_segmentation_model  # noqa: PLC0415
+    from medai.tracking.registry import (  # noqa: PLC0415
+        VALIDATION_METRIC_TAG,
+        aliased_figures,
+        new_version_comparison,
+    )
     from medai.tracking.runs import tracked_run  # noqa: PLC0415
 
     started = time.perf_counter()
@@ -245,10 +255,11 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
 
         network.load_state_dict(torch.load(best_path, weights_only=True))
         mlflow.log_artifact(str(best_path), artifact_path="checkpoints")
-        mlflow.log_metrics({"best_val_dice_mean": best_dice, "best_epoch": best_epoch})
+        mlflow.log_metrics({VALIDATION_METRIC: best_dice, "best_epoch": best_epoch})
         mlflow.log_figure(
             plot_learning_curves(history.train_loss, history.val_dice), "plots/learning_curves.png"
         )
+        before = aliased_figures(settings.registered_model_name(), VALIDATION_METRIC)
         version = register_segmentation_model(
             network,
             settings,
@@ -256,9 +267,17 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
             tags={
                 **lineage.tags(),
                 "medai.run_id": run.info.run_id,
-                "best_val_dice_mean": f"{best_dice:.4f}",
+                VALIDATION_METRIC_TAG: VALIDATION_METRIC,
+                VALIDATION_METRIC: f"{best_dice:.4f}",
                 "best_epoch": str(best_epoch),
             },
+        )
+        comparison = new_version_comparison(
+            project=project.name,
+            name=settings.registered_model_name(),
+            metric=VALIDATION_METRIC,
+            version=version,
+            before=before,
         )
     seconds = time.perf_counter() - started
     LOGGER.info(
@@ -274,4 +293,5 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
         best_val_dice=best_dice,
         best_epoch=best_epoch,
         seconds=seconds,
+        comparison=comparison,
     )

@@ -59,6 +59,18 @@ def test_training_registers_a_challenger_with_its_export_and_card_tags(trained_d
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "config", "data", "onnx"} <= artifacts
     assert run.inputs.dataset_inputs, "the dataset must be logged with mlflow.log_input"
+    assert version.tags["medai.validation_metric"] == "best_val_auroc_macro"
+
+
+def test_training_says_how_its_version_compares_and_that_there_is_no_champion(trained_demo):
+    result = trained_demo.result
+    figures, verdict = result.comparison
+    auroc = f"{result.best_val_macro_auroc:.3f}"
+    assert figures == (
+        f"shape-cls version {result.model_version}: best_val_auroc_macro {auroc}; "
+        "no previous challenger, no champion yet"
+    )
+    assert verdict.startswith("no champion yet: production serves nothing until `uv run invoke")
 
 
 def test_the_demo_model_learns_the_shapes(trained_demo):
