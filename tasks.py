@@ -60,12 +60,18 @@ def resolve_projects(project: str, *, allow_all: bool, extra: tuple[str, ...] = 
         return known_projects()
     if project not in known:
         choices = ", ".join([*known, ALL] if allow_all else known)
-        raise Exit(f"unknown project {project!r}; known: {choices}", code=2)
+        raise Exit(f"error: unknown project {project!r}; known: {choices}", code=2)
     return [project]
 
 
 def _overrides(values: list[str] | None) -> str:
     return " ".join(f"--set {shlex.quote(v)}" for v in values or [])
+
+
+SCRIPT_REPORTED = frozenset({1, 2})
+"""Exit statuses after which a project script has said why itself (medai.cli.run_guarded:
+2 and one ``error:`` line for a user error, 1 for a refusal or a traceback), so a task
+adds no line of its own and the user reads the error once."""
 
 
 def _script(c: Context, project: str, name: str, args: str = "", *, task_name: str = "") -> str:
@@ -75,30 +81,41 @@ def _script(c: Context, project: str, name: str, args: str = "", *, task_name: s
         What the script printed on stdout (it is shown as it runs, too).
 
     Raises:
-        Exit: the script is missing (status 2) or failed (its status), naming the project.
+        Exit: the script is missing (status 2, one ``error:`` line) or failed (its status;
+            a line of the task's own only when the script could not say why, e.g. killed).
     """
     script = ROOT / "projects" / project / "scripts" / f"{name}.py"
     if not script.is_file():
-        raise Exit(f"project {project!r} has no scripts/{name}.py", code=2)
+        raise Exit(f"error: project {project!r} has no scripts/{name}.py", code=2)
     result = c.run(
         f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {args}".strip(),
         pty=sys.stdout.isatty(),
         warn=True,
     )
     if result is not None and result.failed:
+        status = result.exited
+        if status in SCRIPT_REPORTED:
+            raise Exit(code=status)
         raise Exit(
-            f"{task_name or name} failed for project {project!r} (exit status {result.exited})",
-            code=result.exited or 1,
+            f"error: {task_name or name} for project {project!r} stopped with exit status "
+            f"{status} before it could say why (killed, e.g. out of memory?)",
+            code=status or 1,
         )
     return result.stdout if result is not None else ""
 
 
 def _each_project(c: Context, name: str, projects: list[str], args: str) -> None:
-    """Run one script per project in turn; stop at the first failure; a summary line each.
+    """Run one script per project in turn; stop at the first failure.
+
+    With several projects a summary line each follows (ok, FAILED, not run); it names
+    the exit status only, since the error itself was printed once, just above it.
 
     Raises:
         Exit: from the first project that fails, after the summary.
     """
+    if len(projects) == 1:
+        _script(c, projects[0], name, args)
+        return
     summary: list[str] = []
     try:
         for project in projects:
@@ -106,12 +123,12 @@ def _each_project(c: Context, name: str, projects: list[str], args: str) -> None
             try:
                 _script(c, project, name, args)
             except Exit as failure:
-                summary.append(f"{project}: {name} FAILED ({failure.message})")
+                summary.append(f"{project}: {name} FAILED (exit status {failure.code})")
                 raise
             summary.append(f"{project}: {name} ok ({time.perf_counter() - start:.0f} s)")
     finally:
         summary.extend(f"{p}: {name} not run" for p in projects[len(summary) :])
-        print("\n".join(summary))  # noqa: T201 - the task's report
+        print("\n".join(summary), flush=True)  # noqa: T201 - the task's report
 
 
 def _nox(c: Context, session: str, projects: list[str], extra: str = "") -> None:

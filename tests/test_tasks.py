@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -14,18 +15,20 @@ from invoke.runners import Result
 class RecordingContext(Context):
     """An invoke context that records the commands a task would run.
 
-    A command containing ``fail_on`` "exits" with status 3, as a failing script would.
+    A command containing ``fail_on`` "exits" with ``status`` (2: a user error the script
+    reported; 137: killed before it could say why).
     """
 
-    def __init__(self, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None, status: int = 2) -> None:
         super().__init__()
         self.commands: list[str] = []
         self.fail_on = fail_on
+        self.status = status
 
     def run(self, command: str, **kwargs):  # noqa: ARG002 - same signature as Context.run
         self.commands.append(command)
         failed = self.fail_on is not None and self.fail_on in command
-        return Result(command=command, exited=3 if failed else 0)
+        return Result(command=command, exited=self.status if failed else 0)
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_unknown_project_stops_with_status_2_and_the_known_names(tasks):
         tasks.resolve_projects("ct-sgg", allow_all=True)
     assert caught.value.code == 2
     known = ", ".join(tasks.known_projects())
-    assert str(caught.value.message) == f"unknown project 'ct-sgg'; known: {known}, all"
+    assert str(caught.value.message) == f"error: unknown project 'ct-sgg'; known: {known}, all"
 
 
 def test_all_is_refused_where_one_project_is_needed(tasks):
@@ -89,18 +92,70 @@ def test_checks_go_through_nox_for_one_target_or_all(tasks):
     assert context.commands[2].endswith("-s typecheck -- shared")
 
 
-def test_invoke_command_line_refuses_unknown_project(repo_root):
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", "train", "--project=nope"],
+def _invoke(repo_root, *args, environ=None):
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
         cwd=repo_root,
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=120,
+        env={**os.environ, "MEDAI_ENV": "development", **(environ or {})},
     )
+
+
+def test_invoke_command_line_refuses_unknown_project_with_one_line(repo_root):
+    result = _invoke(repo_root, "train", "--project=nope")
+
     assert result.returncode == 2
     known = ", ".join(sorted(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml")))
-    assert f"unknown project 'nope'; known: {known}, all" in result.stderr + result.stdout
+    assert result.stderr.splitlines() == [f"error: unknown project 'nope'; known: {known}, all"]
+    assert result.stdout == ""
+
+
+def _ct_seg_train_keys() -> str:
+    from ct_seg.settings import CtSegSettings  # noqa: PLC0415 - a project of the workspace
+
+    fields = CtSegSettings.model_fields["train"].annotation.model_fields
+    return ", ".join(sorted(info.alias or name for name, info in fields.items()))
+
+
+def test_a_failing_train_prints_its_error_once_and_nothing_else(repo_root):
+    result = _invoke(repo_root, "train", "--project=ct-seg", "--set", "train.epochz=1")
+
+    assert result.returncode == 2
+    expected = (
+        "error: --set train.epochz=1: train.epochz: unknown key; did you mean 'epochs'? "
+        f"(allowed here: {_ct_seg_train_keys()})"
+    )
+    assert result.stderr.splitlines() == [expected]
+    assert result.stdout == ""
+
+
+def test_a_failing_train_with_a_hint_prints_the_error_and_the_hint(repo_root):
+    result = _invoke(repo_root, "train", "--project=ct-seg", environ={"MEDAI__TRAIN__EPOCHS": "0"})
+
+    assert result.returncode == 2
+    error = (
+        "error: environment variable MEDAI__TRAIN__EPOCHS: train.epochs: Input should be "
+        "greater than or equal to 1 (got 0)"
+    )
+    hint = "hint: check MEDAI__TRAIN__EPOCHS in this environment (fix or unset it)"
+    assert result.stderr.splitlines() == [error, hint]
+    assert result.stdout == ""
+
+
+def test_a_failing_train_of_all_projects_prints_the_error_once_then_the_summary(repo_root):
+    result = _invoke(repo_root, "train", "--project=all", "--set", "train.epochz=1")
+
+    first, *others = sorted(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
+    assert result.returncode == 2
+    (error,) = result.stderr.splitlines()
+    assert error.startswith("error: --set train.epochz=1: train.epochz: unknown key")
+    assert result.stdout.splitlines() == [
+        f"{first}: train FAILED (exit status 2)",
+        *(f"{name}: train not run" for name in others),
+    ]
 
 
 def test_serve_runs_the_project_serve_script_with_its_options(tasks, repo_root):
@@ -125,31 +180,63 @@ def test_train_all_runs_every_project_in_turn_with_a_summary_line_each(three_pro
     ]
 
 
-def test_evaluate_all_stops_at_the_first_failure_and_names_the_project(three_projects, capsys):
-    context = RecordingContext(fail_on="/projects/b/")
+def test_evaluate_all_stops_at_the_first_failure_with_a_summary_that_repeats_no_error(
+    three_projects, capsys
+):
+    context = RecordingContext(fail_on="/projects/b/", status=2)
 
     with pytest.raises(Exit) as caught:
         three_projects.evaluate(context, project="all", alias="champion")
 
-    assert caught.value.code == 3
-    assert caught.value.message == "evaluate failed for project 'b' (exit status 3)"
+    assert caught.value.code == 2
+    assert caught.value.message is None  # the script printed its error; invoke adds nothing
     assert len(context.commands) == 2
     assert context.commands[0].endswith("evaluate.py --alias champion")
     summary = capsys.readouterr().out.splitlines()
-    assert summary[1:] == [
-        "b: evaluate FAILED (evaluate failed for project 'b' (exit status 3))",
-        "c: evaluate not run",
-    ]
+    assert summary[1:] == ["b: evaluate FAILED (exit status 2)", "c: evaluate not run"]
     assert summary[0].startswith("a: evaluate ok (")
+
+
+def test_one_failing_project_prints_no_summary_and_adds_no_line(three_projects, capsys):
+    with pytest.raises(Exit) as caught:
+        three_projects.train(RecordingContext(fail_on="train.py"), project="a")
+
+    assert (caught.value.code, caught.value.message) == (2, None)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("status", [1, 2])
+def test_a_refused_or_wrong_deploy_adds_no_line_to_what_the_script_said(tasks, status):
+    context = RecordingContext(fail_on="deploy.py", status=status)
+
+    with pytest.raises(Exit) as caught:
+        tasks.deploy(context, project="ct-seg")
+
+    assert (caught.value.code, caught.value.message) == (status, None)
+
+
+def test_a_script_killed_before_it_could_say_why_gets_one_line_from_the_task(three_projects):
+    with pytest.raises(Exit) as caught:
+        three_projects.train(RecordingContext(fail_on="train.py", status=137), project="b")
+
+    assert caught.value.code == 137
+    assert caught.value.message == (
+        "error: train for project 'b' stopped with exit status 137 before it could say why "
+        "(killed, e.g. out of memory?)"
+    )
 
 
 def test_a_project_without_the_script_stops_all_with_its_name(three_projects, tmp_path, capsys):
     (tmp_path / "projects" / "a" / "scripts" / "train.py").unlink()
 
-    with pytest.raises(Exit, match=r"^project 'a' has no scripts/train.py$"):
+    with pytest.raises(Exit, match=r"^error: project 'a' has no scripts/train.py$"):
         three_projects.train(RecordingContext(), project="all")
 
-    assert capsys.readouterr().out.splitlines()[-1] == "c: train not run"
+    assert capsys.readouterr().out.splitlines() == [
+        "a: train FAILED (exit status 2)",
+        "b: train not run",
+        "c: train not run",
+    ]
 
 
 def test_requirements_task_rewrites_both_files_from_the_lock(tasks, demo_workspace, monkeypatch):

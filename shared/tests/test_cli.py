@@ -101,6 +101,27 @@ def test_an_mlflow_error_is_a_user_error(capsys):
     assert capsys.readouterr().err == "error: MLflow: API request to http://mlflow:5000 failed\n"
 
 
+def test_a_user_error_with_a_hint_prints_the_error_then_the_hint(capsys):
+    def body():
+        raise ConfigError("configs/base.yaml", "seed", "not an integer", hint="fix it there")
+
+    assert run_guarded(body) == 2
+    assert capsys.readouterr().err == (
+        "error: configs/base.yaml: seed: not an integer\nhint: fix it there\n"
+    )
+
+
+def test_a_multi_line_mlflow_error_is_cut_to_its_first_line(capsys):
+    refused = type("MlflowException", (Exception,), {"__module__": "mlflow.exceptions"})
+
+    def body():
+        msg = "\nRegistered model 'x' not found.\nDetails: a long server trace\n"
+        raise refused(msg)
+
+    assert run_guarded(body) == 2
+    assert capsys.readouterr().err == "error: MLflow: Registered model 'x' not found.\n"
+
+
 def test_a_bug_keeps_its_traceback():
     def body():
         raise KeyError("bug")

@@ -126,7 +126,12 @@ def say(line: str) -> None:
 
 
 def run_guarded(body: Callable[[], None]) -> int:
-    """Run ``body``; print a user error as one line instead of a traceback.
+    """Run ``body``; print a user error as one line (and a hint line) instead of a traceback.
+
+    The ``error:`` line is the only report of the failure: ``invoke`` tasks add none of
+    their own after exit status 2. An error with a ``hint`` attribute (e.g. a
+    ``ConfigError`` naming the file to edit or the ``--set`` to use) gets a second line,
+    ``hint: ...``.
 
     Returns:
         0 on success, 2 on a user error (config, data, registry, unreachable server).
@@ -137,13 +142,21 @@ def run_guarded(body: Callable[[], None]) -> int:
         # MONAI wraps errors raised inside transforms; show the user's error, not the wrapper.
         user_error = find_cause(exc, USER_ERRORS)
         if user_error is not None:
-            print(f"error: {user_error}", file=sys.stderr)  # noqa: T201 - the CLI's voice
+            _report(str(user_error), getattr(user_error, "hint", None))
             return EXIT_USER_ERROR
         if type(exc).__module__.startswith("mlflow"):
-            print(f"error: MLflow: {exc}", file=sys.stderr)  # noqa: T201 - e.g. unreachable server
+            _report(str(exc), None, what="MLflow: ")  # e.g. an unreachable server
             return EXIT_USER_ERROR
         raise
     return 0
+
+
+def _report(message: str, hint: object, *, what: str = "") -> None:
+    """``error: <what><first line>`` and, when there is one, ``hint: <hint>``, on stderr."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()] or [message]
+    print(f"error: {what}{lines[0]}", file=sys.stderr)  # noqa: T201 - the CLI's voice
+    if isinstance(hint, str) and hint:
+        print(f"hint: {hint}", file=sys.stderr)  # noqa: T201
 
 
 def _refuse_unsafe_serving(settings: ProjectSettings) -> None:

@@ -224,3 +224,43 @@ def test_a_section_file_that_broke_a_check_is_blamed_though_a_later_layer_set_th
     )
 
     assert error.source == DEVELOPMENT  # without the env var the window is still broken
+
+
+@pytest.mark.parametrize(
+    ("by_layer", "hint"),
+    [
+        (
+            {DEVELOPMENT: {"train.epochs": 0}},
+            f"fix it in {DEVELOPMENT}, or override it for one run with --set train.epochs=VALUE",
+        ),
+        (
+            {BASE: {"window.low": 11.0}},
+            f"fix it in {BASE}, or override it for one run with --set KEY=VALUE",
+        ),
+        (
+            {ENV_VAR: {"train.epochs": 0}},
+            "check MEDAI__TRAIN__EPOCHS in this environment (fix or unset it)",
+        ),
+        (
+            {SET: {"train.epochs": "many"}},
+            "--set values parse as JSON (2, 0.5, true, null, [1, 2]), other text as a string",
+        ),
+        ({SET: {"train.epochs": 0}}, None),  # the line says it all
+        (
+            {
+                BASE: {"train.epochs": 500},
+                DEVELOPMENT: {"train.epochs": 600},
+                SET: {"model.depth": 3},
+            },
+            (
+                "values from several layers break this check together; which layer sets "
+                "what: docs/configuration.md"
+            ),
+        ),
+    ],
+)
+def test_the_hint_says_which_layer_to_change_and_how(by_layer, hint):
+    error, _ = _error(by_layer)
+
+    assert error.hint == hint
+    assert "hint" not in str(error)

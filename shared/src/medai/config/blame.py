@@ -20,10 +20,19 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from medai.config.errors import ConfigError
-from medai.config.layers import Layer, MergedConfig, merged_from
+from medai.config.layers import (
+    DEFAULTS,
+    ENV_SOURCE,
+    FileLayer,
+    Layer,
+    MergedConfig,
+    Override,
+    merged_from,
+)
 
 RESOLVED = "resolved config"
 """The source named when no single layer is to blame (a check across sections)."""
+LAYERS_DOC = "which layer sets what: docs/configuration.md"
 _MAX_SHOWN_INPUT = 60
 _ABSENT = object()
 
@@ -44,10 +53,34 @@ def config_error(
     loc = _dotted_loc(first)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     source = blamed_source(errors, schema, layers, merged)
+    hint = _hint(source, first, layers, merged)
     if not loc:
         # A check across several sections (a model validator) has no single key.
-        return ConfigError(source, None, f"{_message(first)}{more}")
-    return ConfigError(source, ".".join(loc), _problem(first, schema, loc) + more)
+        return ConfigError(source, None, f"{_message(first)}{more}", hint=hint)
+    return ConfigError(source, ".".join(loc), _problem(first, schema, loc) + more, hint=hint)
+
+
+def _hint(
+    source: str, error: ErrorDetails, layers: Sequence[Layer], merged: MergedConfig
+) -> str | None:
+    """What to do, where the message does not say it: which layer to edit and how."""
+    loc = _dotted_loc(error)
+    key = ".".join(loc)
+    if source == RESOLVED:
+        return f"values from several layers break this check together; {LAYERS_DOC}"
+    if source == DEFAULTS:
+        return f"add {key} to the project's configs/base.yaml"
+    layer = next((layer for layer in layers if layer.source == source), None)
+    if isinstance(layer, FileLayer):
+        one_value = bool(loc) and not isinstance(_value_at(merged.data, loc), dict)
+        override = f"--set {key}=VALUE" if one_value else "--set KEY=VALUE"
+        return f"fix it in {source}, or override it for one run with {override}"
+    if isinstance(layer, Override) and source.startswith(ENV_SOURCE):
+        variable = source.removeprefix(ENV_SOURCE)
+        return f"check {variable} in this environment (fix or unset it)"
+    if error["type"].endswith(("_type", "_parsing")):
+        return "--set values parse as JSON (2, 0.5, true, null, [1, 2]), other text as a string"
+    return None
 
 
 def blamed_source(

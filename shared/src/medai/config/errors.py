@@ -11,16 +11,21 @@ class ConfigError(ValueError):
     can print it and exit without a traceback.
     """
 
-    def __init__(self, source: str, key: str | None, problem: str) -> None:
+    def __init__(
+        self, source: str, key: str | None, problem: str, *, hint: str | None = None
+    ) -> None:
         """Build the message from its parts.
 
         Args:
             source: where the value came from, e.g. ``projects/ct-seg/configs/base.yaml``.
             key: dotted key such as ``train.epochs``; ``None`` for a whole-file problem.
             problem: what is wrong, ideally with the expected and the received value.
+            hint: what to do about it, when the message alone does not say (a command
+                line prints it as a second line, ``hint: ...``); not part of ``str()``.
         """
         self.source = source
         self.key = key
         self.problem = problem
+        self.hint = hint
         where = f"{source}: {key}" if key else source
         super().__init__(f"{where}: {problem}")

@@ -21,6 +21,10 @@ ENV_PREFIX = "MEDAI__"
 
 WELL_KNOWN_ENV = {"MLFLOW_TRACKING_URI": "tracking.uri"}
 """Standard variables of other tools that users expect to be honoured."""
+ENV_SOURCE = "environment variable "
+"""How an error names an environment variable: ``environment variable MEDAI__TRAIN__EPOCHS``."""
+DEFAULTS = "defaults"
+"""The source of a key no layer set (the settings model's defaults)."""
 
 
 @dataclass
@@ -67,7 +71,7 @@ class MergedConfig:
             if found is not None:
                 return found
             parts.pop()
-        return "defaults"
+        return DEFAULTS
 
 
 def _merge_into(
@@ -214,12 +218,12 @@ def env_overrides(environ: Mapping[str, str]) -> list[Override]:
     found: list[Override] = []
     for name, dotted in WELL_KNOWN_ENV.items():
         if environ.get(name):
-            found.append(Override(f"environment variable {name}", dotted, environ[name]))
+            found.append(Override(f"{ENV_SOURCE}{name}", dotted, environ[name]))
     for name in sorted(environ):
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
             value = parse_scalar(environ[name])
-            found.append(Override(f"environment variable {name}", dotted, value))
+            found.append(Override(f"{ENV_SOURCE}{name}", dotted, value))
     return found
 
 

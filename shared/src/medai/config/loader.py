@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from medai.config.blame import config_error
 from medai.config.errors import ConfigError
 from medai.config.layers import (
+    ENV_SOURCE,
     FileLayer,
     Layer,
     Override,
@@ -61,7 +62,7 @@ def resolve_environment(project_dir: Path, environ: Mapping[str, str]) -> str:
     known = available_environments(project_dir)
     if not _ENV_NAME.match(env) or env not in known:
         raise ConfigError(
-            f"environment variable {ENV_VARIABLE}",
+            f"{ENV_SOURCE}{ENV_VARIABLE}",
             None,
             f"unknown environment {env!r}; expected one of {', '.join(known)}",
         )
@@ -100,7 +101,7 @@ def config_layers(
             continue
         label = _label(path, repo_root)
         layers.append(FileLayer(label, read_yaml_layer(path, label), prefix))
-    layers.append(Override(f"environment variable {ENV_VARIABLE}", "environment", env))
+    layers.append(Override(f"{ENV_SOURCE}{ENV_VARIABLE}", "environment", env))
     return [*layers, *env_overrides(environ), *cli_overrides(overrides)]
 
 
