@@ -242,7 +242,7 @@ def test_malformed_pixel_spacing_is_an_invalid_geometry_naming_the_value(spacing
 def test_ct_slice_is_not_a_radiograph():
     text = _error(NotARadiographError, Path(get_testdata_file("CT_small.dcm")), name="ct.dcm")
 
-    assert text == "ct.dcm: modality CT is not a radiograph (expected one of CR, DX, RG)"
+    assert text == "ct.dcm: Modality CT is not a radiograph (expected one of CR, DX, RG)"
 
 
 @pytest.mark.parametrize(
@@ -266,7 +266,7 @@ def test_modalities_are_checked_against_the_callers_list():
 
     text = _error(NotARadiographError, _dx(Modality="CR"), name="cr.dcm", limits=limits)
 
-    assert text == "cr.dcm: modality CR is not a radiograph (expected one of DX)"
+    assert text == "cr.dcm: Modality CR is not a radiograph (expected one of DX)"
     assert read_radiograph(_dx(Modality="CR")).shape == (48, 64)  # CR is allowed by default
 
 

@@ -162,7 +162,7 @@ def packaged(name: str) -> bytes:
 
 
 BAD_UPLOADS = {
-    "ct-slice": (lambda: packaged("CT_small.dcm"), 422, "not_a_radiograph", "modality CT is"),
+    "ct-slice": (lambda: packaged("CT_small.dcm"), 422, "not_a_radiograph", "Modality CT is"),
     "rt-plan-dicom": (lambda: packaged("rtplan.dcm"), 422, "not_a_radiograph", "has no image"),
     "ecg-dicom": (lambda: packaged("waveform_ecg.dcm"), 422, "not_a_radiograph", "Waveform"),
     "16-bit-png": (sixteen_bit_png, 422, "unsupported_image", "16-bit PNG"),

@@ -43,7 +43,7 @@ def test_predict_refuses_a_ct_slice_before_loading_a_model(tmp_path, capsys):
 
     ct = get_testdata_file("CT_small.dcm")
     assert predict_main([ct, str(tmp_path / "out.json")]) == 2
-    assert "modality CT is not a radiograph" in capsys.readouterr().err
+    assert "Modality CT is not a radiograph" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [train_main, evaluate_main], ids=["train", "evaluate"])

@@ -312,7 +312,7 @@ def _check_dicom_header(label: str, header: Dataset, limits: RadiographLimits) -
         raise NotARadiographError(label, f"has no Modality (expected one of {allowed})")
     if modality not in limits.allowed_modalities:
         raise NotARadiographError(
-            label, f"modality {modality[:16]} is not a radiograph (expected one of {allowed})"
+            label, f"Modality {modality[:16]} is not a radiograph (expected one of {allowed})"
         )
     # Modality was checked above with the radiograph wording; image type and body part here.
     DicomAcceptance(

@@ -133,7 +133,7 @@ BAD_UPLOADS = {
         lambda: Path(get_testdata_file("CT_small.dcm")).read_bytes(),
         422,
         "not_a_radiograph",
-        "modality CT is not a radiograph",
+        "Modality CT is not a radiograph",
     ),
     "rt-plan": (
         lambda: Path(get_testdata_file("rtplan.dcm")).read_bytes(),
