@@ -27,6 +27,12 @@ def test_a_declared_content_length_over_the_limit_is_refused(limited, expect_err
     assert error["message"] == "the request body is larger than the limit of 1048 bytes"
 
 
+def test_a_refused_body_closes_the_connection_instead_of_draining_it(limited):
+    response = limited.post("/v1/predict", content=b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+
+
 def test_the_message_gives_the_limit_in_megabytes(make_client, expect_error):
     client = make_client(max_body_mb=1.5)
     response = client.post("/v1/predict", content=b"x" * (1_572_864 + 1))

@@ -11,13 +11,10 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medai.serving.body_guard import CLOSE_CONNECTION, BodyGuard, BodyRefusedError
 from medai.serving.errors import error_response, request_id_of
 
 _BYTES_PER_MB = 1024 * 1024
-
-
-class _BodyTooLargeError(Exception):
-    """Raised from the wrapped ``receive`` to stop the app reading past the limit."""
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -26,41 +23,6 @@ def _declared_length(scope: Scope) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
-
-
-class _BodyGuard:
-    """The body count and response state of one request."""
-
-    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
-        """Wrap one request's ``receive`` and ``send``."""
-        self._receive = receive
-        self._send = send
-        self._max_bytes = max_bytes
-        self._received = 0
-        self.exceeded = False
-        self.response_started = False
-
-    async def receive(self) -> Message:
-        """The next body message, or ``_BodyTooLargeError`` once the count passes the limit."""
-        if self.exceeded:
-            raise _BodyTooLargeError
-        message = await self._receive()
-        if message["type"] == "http.request":
-            self._received += len(message.get("body", b""))
-            if self._received > self._max_bytes:
-                self.exceeded = True
-                raise _BodyTooLargeError
-        return message
-
-    async def send(self, message: Message) -> None:
-        """Forward the app's response, except an answer to a read the limit interrupted."""
-        if self.exceeded and not self.response_started:
-            # The app answered the interrupted read in its own way (FastAPI turns it into
-            # a 400); drop that answer, the middleware sends the real one, a 413.
-            return
-        if message["type"] == "http.response.start":
-            self.response_started = True
-        await self._send(message)
 
 
 class BodyLimitMiddleware:
@@ -87,6 +49,7 @@ class BodyLimitMiddleware:
             "payload_too_large",
             f"the request body is larger than the limit of {limit}",
             request_id=request_id_of(scope),
+            headers=CLOSE_CONNECTION,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,13 +62,18 @@ class BodyLimitMiddleware:
             await self._too_large(scope)(scope, receive, send)
             return
 
-        guard = _BodyGuard(receive, send, self.max_bytes)
-        try:
-            await self.app(scope, guard.receive, guard.send)
-        except Exception:
-            # Whatever the app made of the interrupted read, the answer is 413, unless
-            # the app had already started a response and only the server can end it.
-            if not guard.exceeded or guard.response_started:
-                raise
-        if guard.exceeded and not guard.response_started:
-            await self._too_large(scope)(scope, receive, send)
+        guard = BodyGuard(send)
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            if guard.refused:
+                raise BodyRefusedError
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise guard.refuse(self._too_large(scope))
+            return message
+
+        await guard.run(self.app, scope, counted_receive)
