@@ -460,7 +460,9 @@ def affected(
         "project": "project folder under projects/",
         "port": "port to listen on (default: api.port from api_configs/fastapi.yaml)",
         "backend": "onnx (default: ONNX Runtime, no torch) or torch",
-        "alias": "registry alias (default: champion, else challenger)",
+        "alias": "registry alias (default: champion; outside production the challenger "
+        "when there is none, with a warning)",
+        "version": "serve this registered version number instead of an alias",
         "set": "config override KEY=VALUE (repeatable), e.g. api.host=0.0.0.0",
     },
     iterable=["set_"],
@@ -471,9 +473,10 @@ def serve(
     port: int = 0,
     backend: str = "",
     alias: str = "",
+    version: int = 0,
     set_: list[str] | None = None,
 ) -> None:
-    """Materialize the registered model (champion, else challenger) and serve it over HTTP."""
+    """Materialize the registered champion (or --alias/--version) and serve it over HTTP."""
     (name,) = resolve_projects(project, allow_all=False)
     args = [_overrides(set_)]
     if port:
@@ -482,6 +485,8 @@ def serve(
         args.append(f"--backend {shlex.quote(backend)}")
     if alias:
         args.append(f"--alias {shlex.quote(alias)}")
+    if version:
+        args.append(f"--version {version}")
     _script(c, name, "serve", " ".join(a for a in args if a))
 
 

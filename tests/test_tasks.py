@@ -166,6 +166,13 @@ def test_serve_runs_the_project_serve_script_with_its_options(tasks, repo_root):
     assert command.endswith("--set api.host=0.0.0.0 --port 8001 --backend torch")
 
 
+def test_serve_passes_a_version_named_by_number_to_the_serve_script(tasks):
+    context = RecordingContext()
+    tasks.serve(context, project="ct-seg", version=7)
+    (command,) = context.commands
+    assert command.endswith("serve.py --version 7")
+
+
 def test_train_all_runs_every_project_in_turn_with_a_summary_line_each(three_projects, capsys):
     context = RecordingContext()
     three_projects.train(context, project="all", set_=["train.epochs=1"])
