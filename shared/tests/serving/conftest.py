@@ -1,7 +1,10 @@
-"""A dummy model and prediction router, and a factory for apps built from them."""
+"""A dummy model and prediction router, apps built from them, and a real uvicorn for them."""
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
+import uvicorn
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
 with warnings.catch_warnings():
@@ -18,6 +22,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from medai.serving import ModelCard, ModelDep, ServingSettings, create_app
+from medai.serving.launch import HTTP_PROTOCOL
 
 API_KEY = "test-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
@@ -167,3 +172,120 @@ def wait_loaded():
 @pytest.fixture
 def dummy_model() -> DummyModel:
     return DummyModel()
+
+
+# A real uvicorn, in a thread, with the protocol the launcher starts it with.
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What came back on a raw socket: the response (if any) and whether the server closed."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    closed: bool
+    seconds: float
+
+    def json(self) -> dict[str, object]:
+        return json.loads(self.body)
+
+
+def _parse(data: bytes) -> tuple[int | None, dict[str, str], bytes]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head:
+        return None, {}, b""
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def _complete(data: bytes) -> bool:
+    status, headers, body = _parse(data)
+    length = headers.get("content-length")
+    return status is not None and length is not None and len(body) >= int(length)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A started uvicorn serving ``app`` on ``127.0.0.1:port``."""
+
+    app: object
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def read(
+        self, sock: socket.socket, *, timeout: float = 5.0, until_closed: bool = True
+    ) -> RawResponse:
+        """Read one response (and, by default, on until the server closes) within ``timeout``."""
+        started = time.monotonic()
+        data = b""
+        closed = False
+        while (remaining := timeout - (time.monotonic() - started)) > 0:
+            if not until_closed and _complete(data):
+                break
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        status, headers, body = _parse(data)
+        return RawResponse(status, headers, body, closed, time.monotonic() - started)
+
+    def exchange(self, request: bytes, *, timeout: float = 5.0) -> RawResponse:
+        """Send ``request`` on a fresh connection and read the answer until it closes."""
+        with self.connect() as sock:
+            sock.sendall(request)
+            return self.read(sock, timeout=timeout)
+
+
+@pytest.fixture
+def live_server():
+    """``live_server(**settings)``: serve an app with real uvicorn; stopped after the test."""
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(**settings) -> LiveServer:
+        app = build_app(**settings)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(
+            app,
+            http=HTTP_PROTOCOL,
+            ws="none",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.01)
+        wait_until_loaded(app)
+        return LiveServer(app=app, port=listener.getsockname()[1])
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

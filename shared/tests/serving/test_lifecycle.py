@@ -2,6 +2,8 @@ import logging
 import threading
 import time
 
+import pytest
+
 from medai.serving import BundleError
 
 
@@ -9,6 +11,26 @@ def test_health_is_always_ok(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready"])
+def test_head_on_a_probe_answers_like_get_without_a_body(keyed_client, path):
+    response = keyed_client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_head_on_ready_is_503_while_the_model_loads(make_client, dummy_model):
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(timeout=10)
+        return dummy_model
+
+    client = make_client(load_model=slow_loader, wait=False)
+    assert client.head("/ready").status_code == 503
+    release.set()
 
 
 def test_ready_is_503_while_the_model_loads_then_200(make_client, expect_error, dummy_model):

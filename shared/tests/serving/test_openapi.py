@@ -58,7 +58,7 @@ def test_docs_page_points_at_the_protected_openapi_document(keyed_client, api_ke
     response = keyed_client.get("/docs", headers={"X-API-Key": api_key})
     assert response.status_code == 200
     assert "/openapi.json" in response.text
-    assert keyed_client.get("/redoc").status_code == 404
+    assert keyed_client.get("/redoc", headers={"X-API-Key": api_key}).status_code == 404
 
 
 def test_metrics_are_documented_as_text(schema):

@@ -3,6 +3,7 @@ import logging
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from medai.config.sections import ApiSettings
 from medai.serving import ServingConfigError, ServingSettings, check_startup, load_api_keys
 from medai.serving.settings import is_loopback
 
@@ -141,3 +142,29 @@ def test_create_app_logs_the_no_key_warning(make_app, caplog):
         make_app()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any(r.getMessage().startswith("NO API KEY") for r in warnings)
+
+
+def test_the_api_section_carries_the_slow_client_limits_to_the_server():
+    api = ApiSettings(
+        header_timeout_s=2.5,
+        body_idle_timeout_s=4.0,
+        body_min_bytes_per_s=1000,
+        keep_alive_s=1.5,
+        max_connections=12,
+    )
+    served = ServingSettings.from_api(api, environment="development")
+    assert (
+        served.header_timeout_s,
+        served.body_idle_timeout_s,
+        served.body_min_bytes_per_s,
+        served.keep_alive_s,
+        served.max_connections,
+    ) == (2.5, 4.0, 1000, 1.5, 12)
+
+
+@pytest.mark.parametrize(
+    "field", ["header_timeout_s", "body_idle_timeout_s", "keep_alive_s", "max_connections"]
+)
+def test_a_timeout_or_cap_of_zero_is_refused(field):
+    with pytest.raises(ValidationError, match=field):
+        ServingSettings.model_validate({field: 0})

@@ -69,6 +69,23 @@ class ApiSettings(Section):
     )
     max_body_mb: float = Field(default=256.0, gt=0)
     max_voxels: int = Field(default=512 * 512 * 1024, gt=0)
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request head must arrive within this (slowloris)."
+    )
+    body_idle_timeout_s: float = Field(
+        default=15.0, gt=0, description="Longest wait for the next part of a request body."
+    )
+    body_min_bytes_per_s: int = Field(
+        default=65536,
+        ge=1,
+        description="Slowest average rate of a body, after body_idle_timeout_s of grace.",
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open connections per worker; more are answered 503."
+    )
     backend: Literal["onnx", "torch"] = Field(
         default="onnx", description="onnx: ONNX Runtime, no torch in the server; torch: PyTorch."
     )

@@ -5,7 +5,8 @@ folder, so its image stays small and starts fast.
 """
 
 from medai.serving.app import HealthResponse, ReadyResponse, create_app
-from medai.serving.auth import key_matches, require_api_key
+from medai.serving.auth import ApiKeyMiddleware, key_matches, require_api_key
+from medai.serving.body_timeout import BodyTimeoutMiddleware
 from medai.serving.bundle import (
     BundleError,
     ModelBundle,
@@ -28,8 +29,10 @@ from medai.serving.settings import (
 
 __all__ = [
     "ApiError",
+    "ApiKeyMiddleware",
     "AuthDep",
     "BodyLimitMiddleware",
+    "BodyTimeoutMiddleware",
     "BundleError",
     "ErrorBody",
     "ErrorResponse",

@@ -2,8 +2,8 @@
 
 A project supplies its model loader and its ``/v1`` prediction routes; this module adds
 what every server needs and no project should re-invent: health and readiness probes,
-metrics, model info, API-key auth, a body limit, request ids and access logs, one error
-schema, and docs that require the key like everything else.
+metrics, model info, API-key auth, a body limit and a body deadline, request ids and
+access logs, one error schema, and docs that require the key like everything else.
 
 The model loads in a background thread so that the liveness probe answers at once and
 Kubernetes does not kill a pod that is still reading a large model.
@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import State
 from starlette.requests import Request
 
-from medai.serving.auth import require_api_key
+from medai.serving.auth import ApiKeyMiddleware, require_api_key
+from medai.serving.body_timeout import BodyTimeoutMiddleware
 from medai.serving.bundle import ModelInfoResponse, ServedModel
 from medai.serving.deps import ModelDep, not_ready_reason
 from medai.serving.errors import ApiError, ErrorResponse, install_error_handlers
@@ -87,13 +88,17 @@ model_router = APIRouter(
 docs_router = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
 
 
+# HEAD answers like GET (uvicorn drops the body): load balancers probe with HEAD. Kept out
+# of the schema, where it would claim a JSON body that a HEAD answer never has.
 @operations_router.get("/health", summary="Liveness probe")
+@operations_router.head("/health", include_in_schema=False)
 async def health() -> HealthResponse:
     """Always 200 while the process runs; open, so probes need no key."""
     return HealthResponse()
 
 
 @operations_router.get("/ready", summary="Readiness probe", responses=_NOT_READY)
+@operations_router.head("/ready", include_in_schema=False)
 async def ready(request: Request) -> ReadyResponse:
     """200 once the model is loaded, else 503 ``not_ready`` with the reason; open for probes."""
     model: ServedModel | None = getattr(request.app.state, "model", None)
@@ -284,6 +289,14 @@ def create_app(
             }
         },
     )
+    # So the order is: request id and access line, then the key (from the headers, before
+    # any body is read), then the body's size limit and deadline, then the routes.
+    app.add_middleware(
+        BodyTimeoutMiddleware,
+        idle_timeout_s=settings.body_idle_timeout_s,
+        min_bytes_per_s=settings.body_min_bytes_per_s,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -16,6 +16,12 @@ from pathlib import Path
 
 from medai.config.sections import ProjectSettings, TrackingSettings
 
+HTTP_PROTOCOL = "medai.serving.connections:GuardedH11Protocol"
+"""uvicorn's ``--http``: h11 with the request-head deadline and the connection cap.
+
+A string, not an import: the launcher must not import the server (FastAPI, uvicorn).
+"""
+
 
 @dataclass(frozen=True)
 class LaunchPlan:
@@ -75,7 +81,8 @@ def server_plan(
     """The uvicorn command and environment that serve ``model_dir`` with ``app_factory``.
 
     uvicorn's own access log is off: it prints raw paths and query strings, and the app
-    writes its own PHI-free JSON line per request.
+    writes its own PHI-free JSON line per request. The HTTP protocol is ``HTTP_PROTOCOL``,
+    which takes its timeouts and connection cap from the ``api`` settings the app reads.
     """
     api = settings.api
     env = dict(os.environ if environ is None else environ)
@@ -93,6 +100,8 @@ def server_plan(
         str(api.port),
         "--workers",
         str(api.workers),
+        "--http",
+        HTTP_PROTOCOL,
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "10",

@@ -40,6 +40,8 @@ def key_problem(key: str) -> str | None:
 class ServingSettings(BaseModel):
     """Settings of one inference server process.
 
+    The timeouts and the connection cap mean what ``ApiSettings`` says of them; the body's
+    are enforced by ``BodyTimeoutMiddleware``, the others by ``GuardedH11Protocol``.
     ``hide_input_in_errors`` keeps pydantic from printing the keys when validation fails.
     """
 
@@ -50,6 +52,11 @@ class ServingSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     max_body_mb: float = Field(default=256.0, gt=0)
     max_voxels: int = Field(default=512 * 512 * 1024, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_idle_timeout_s: float = Field(default=15.0, gt=0)
+    body_min_bytes_per_s: int = Field(default=65536, ge=1)
+    keep_alive_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
     environment: str = "development"
     api_keys: tuple[SecretStr, ...] = ()
 
@@ -84,6 +91,11 @@ class ServingSettings(BaseModel):
             workers=api.workers,
             max_body_mb=api.max_body_mb,
             max_voxels=api.max_voxels,
+            header_timeout_s=api.header_timeout_s,
+            body_idle_timeout_s=api.body_idle_timeout_s,
+            body_min_bytes_per_s=api.body_min_bytes_per_s,
+            keep_alive_s=api.keep_alive_s,
+            max_connections=api.max_connections,
             environment=environment,
             api_keys=api_keys,
         )
