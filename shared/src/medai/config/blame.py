@@ -78,7 +78,7 @@ def _hint(
     if isinstance(layer, Override) and source.startswith(ENV_SOURCE):
         variable = source.removeprefix(ENV_SOURCE)
         return f"check {variable} in this environment (fix or unset it)"
-    if error["type"].endswith(("_type", "_parsing")):
+    if source.startswith("--set ") and error["type"].endswith(("_type", "_parsing")):
         return "--set values parse as JSON (2, 0.5, true, null, [1, 2]), other text as a string"
     return None
 
