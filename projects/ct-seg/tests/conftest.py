@@ -23,6 +23,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from ct_seg.settings import BINDING, PROJECT, CtSegSettings
+from medai.serving.launch import HTTP_PROTOCOL
 
 if TYPE_CHECKING:
     from medai.segmentation.training import TrainingResult
@@ -174,6 +175,9 @@ def running_server(materialized_model: Path, tmp_path_factory: pytest.TempPathFa
         "MEDAI_API_KEYS": api_key,
         "MEDAI__API__MODEL_DIR": str(materialized_model),
         "MEDAI__API__MAX_BODY_MB": "8",
+        # Short client deadlines, so the hostile suite's stalled clients take seconds.
+        "MEDAI__API__HEADER_TIMEOUT_S": "3",
+        "MEDAI__API__BODY_IDLE_TIMEOUT_S": "3",
         "TMPDIR": str(temp_dir),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -186,6 +190,8 @@ def running_server(materialized_model: Path, tmp_path_factory: pytest.TempPathFa
                 "uvicorn",
                 "--factory",
                 "ct_seg.api.main:create_app",
+                "--http",
+                HTTP_PROTOCOL,  # the head deadline and connection cap, as `invoke serve` runs
                 "--host",
                 "127.0.0.1",
                 "--port",

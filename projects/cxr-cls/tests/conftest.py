@@ -143,8 +143,10 @@ API_KEY = "cxr-test-key-" + "x" * 20
 SERVER_SETTINGS = {
     "MEDAI__API__MAX_BODY_MB": "4",
     "MEDAI__RADIOGRAPH__MAX_PIXELS": str(1024 * 1024),
+    "MEDAI__API__HEADER_TIMEOUT_S": "3",
+    "MEDAI__API__BODY_IDLE_TIMEOUT_S": "3",
 }
-"""A 4 MB body limit and a 1 M pixel limit, so the tests can cross both cheaply."""
+"""A 4 MB body limit, a 1 M pixel limit and 3 s client deadlines: cheap to cross in tests."""
 
 
 @pytest.fixture(scope="session")

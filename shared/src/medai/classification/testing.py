@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from medai.serving.launch import HTTP_PROTOCOL
+
 LOOPBACK = "127.0.0.1"
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)\s*$")
 _POLL_SECONDS = 0.05
@@ -86,7 +88,7 @@ class ServerProcess:
         """
         port = free_port()
         argv = [sys.executable, *(["-X", "importtime"] if trace_imports else [])]
-        argv += ["-m", "uvicorn", "--factory", app_factory]
+        argv += ["-m", "uvicorn", "--factory", app_factory, "--http", HTTP_PROTOCOL]
         argv += ["--host", LOOPBACK, "--port", str(port), "--no-access-log"]
         with log_path.open("wb") as log:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed argv
