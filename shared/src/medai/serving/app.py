@@ -52,6 +52,10 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 _TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "The request body is over the size limit."},
 }
+_MALFORMED_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid multipart form data."},
+    408: {"model": ErrorResponse, "description": "The body arrived too slowly (api limits)."},
+}
 _INTERNAL: dict[int | str, dict[str, Any]] = {
     500: {"model": ErrorResponse, "description": "Unexpected server error."},
 }
@@ -267,7 +271,7 @@ def create_app(
     app.include_router(
         predict_router,
         dependencies=[Depends(require_api_key)],
-        responses={**_UNAUTHORIZED, **_TOO_LARGE, **_NOT_READY, **_INTERNAL},
+        responses={**_MALFORMED_BODY, **_UNAUTHORIZED, **_TOO_LARGE, **_NOT_READY, **_INTERNAL},
     )
     app.include_router(docs_router)
 
