@@ -98,6 +98,34 @@ class ApiSettings(Section):
     )
 
 
+class WorkLimits(Section):
+    """How much work one prediction may cause, in the server, the CLI and evaluation alike.
+
+    A few bytes of header can declare a geometry that resampling turns into gigabytes
+    (8^3 voxels of 100 mm are 468^3 voxels at 1.5 mm); ``api.max_voxels`` bounds the
+    input only. Every grid a prediction will produce, its sliding-window patches and
+    its working memory are planned from the header and refused past these
+    (``medai.inference.budget``). The defaults let two predictions run at once on a
+    24 GB machine.
+    """
+
+    max_grid_voxels: int = Field(
+        default=512 * 512 * 1024,
+        ge=1,
+        description="Largest grid (voxels, or pixels) any resampling step may produce; "
+        "the logits are resampled back onto the input grid, so keep it >= api.max_voxels.",
+    )
+    max_memory_mb: int = Field(
+        default=8192,
+        ge=1,
+        description="Largest estimated working memory of one prediction: the arrays it "
+        "holds at once (the network's own activations are not counted).",
+    )
+    max_windows: int = Field(
+        default=512, ge=1, description="Most sliding-window patches one prediction may run."
+    )
+
+
 class DockerSettings(Section):
     """Container settings (``api_configs/docker.yaml``) read by the build tasks."""
 
@@ -133,6 +161,7 @@ class ProjectSettings(Section):
     api: ApiSettings = ApiSettings()
     docker: DockerSettings
     deploy: DeploySettings = DeploySettings()
+    limits: WorkLimits = WorkLimits()
 
     def experiment_name(self) -> str:
         """MLflow experiment of this project."""

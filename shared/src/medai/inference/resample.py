@@ -14,7 +14,6 @@ millimetres (RAS+ for ``medai.io.Volume``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import product
 from typing import Any
 
 import numpy as np
@@ -22,17 +21,19 @@ from nibabel import orientations
 from numpy.typing import NDArray
 from scipy import ndimage
 
-Affine = NDArray[np.float64]
-FloatArray = NDArray[np.float32]
+from medai.inference.grid import (
+    AFFINE_TOL,
+    SPATIAL_DIMS,
+    Affine,
+    ResamplePlan,
+    check_order,
+    checked_affine,
+    plan_resample,
+    reorientation,
+    spacing_grid,
+)
 
-#: MONAI's ``AFFINE_TOL``: spacings and affines closer than this count as unchanged.
-AFFINE_TOL = 1e-3
-_SPATIAL_DIMS = 3
-_AFFINE_SIZE = _SPATIAL_DIMS + 1
-_LINEAR_ORDERS = (0, 1)
-# Off-axis terms below this (voxels per voxel) are float noise from solving the affines;
-# ignoring them moves a sample by under 1e-6 voxel even 10^4 voxels from the origin.
-_AXIS_ALIGNED_EPS = 1e-10
+FloatArray = NDArray[np.float32]
 
 __all__ = [
     "AFFINE_TOL",
@@ -42,13 +43,6 @@ __all__ = [
     "resample_to_spacing",
     "spacing_grid",
 ]
-
-
-def _checked_affine(affine: NDArray[Any]) -> Affine:
-    matrix = np.asarray(affine, dtype=np.float64)
-    if matrix.shape != (_AFFINE_SIZE, _AFFINE_SIZE):
-        raise ValueError(f"affine must be 4x4, got shape {matrix.shape}")
-    return matrix
 
 
 def _check_spatial(array: NDArray[Any], what: str, ndim: int) -> None:
@@ -71,20 +65,16 @@ def reorient_to(
         axcodes: Target axis codes with nibabel's labels, e.g. ``"RAS"`` or ``"LPS"``.
 
     Returns:
-        The reoriented array (possibly a view of ``array``) and its affine.
+        The reoriented array (a view of ``array``: flips and transposes copy nothing) and
+        its affine.
 
     Raises:
         ValueError: If the array is not 3D, the affine not 4x4 or the codes not 3 letters.
     """
-    _check_spatial(array, "array", _SPATIAL_DIMS)
-    matrix = _checked_affine(affine)
-    if len(axcodes) != _SPATIAL_DIMS:
-        raise ValueError(f"axcodes must name {_SPATIAL_DIMS} axes, got {axcodes!r}")
-    # nibabel's orientation helpers are untyped; their results are plain ndarrays.
-    source = orientations.io_orientation(matrix)  # type: ignore[no-untyped-call]
-    target = orientations.axcodes2ornt(tuple(axcodes))  # type: ignore[no-untyped-call]
-    transform = orientations.ornt_transform(source, target)  # type: ignore[no-untyped-call]
-    if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
+    _check_spatial(array, "array", SPATIAL_DIMS)
+    matrix = checked_affine(affine)
+    transform = reorientation(matrix, axcodes)
+    if transform is None:
         return array, matrix
     reoriented: NDArray[Any] = orientations.apply_orientation(  # type: ignore[no-untyped-call]
         array, transform
@@ -93,114 +83,12 @@ def reorient_to(
     return reoriented, np.asarray(matrix @ flip_permute, dtype=np.float64)
 
 
-def _spacing_of(affine: Affine) -> NDArray[np.float64]:
-    # Same formula as MONAI's affine_to_spacing, so the AFFINE_TOL comparison agrees.
-    spacing: NDArray[np.float64] = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
-    spacing[spacing == 0] = 1.0
-    return spacing
-
-
-def _zoomed_affine(affine: Affine, spacing: NDArray[np.float64]) -> Affine:
-    """MONAI's ``zoom_affine(diagonal=False)``: keep rotation and flips, drop shear, set zooms."""
-    rzs = affine[:3, :3]
-    zooms = np.linalg.cholesky(rzs.T @ rzs).T
-    rotation = rzs @ np.linalg.inv(zooms)
-    scale = np.sign(np.diag(zooms)) * np.abs(spacing)
-    new_affine = np.eye(_AFFINE_SIZE)
-    new_affine[:3, :3] = rotation @ np.diag(scale)
-    return new_affine
-
-
-def _shape_and_offset(
-    shape: Sequence[int], in_affine: Affine, out_affine: Affine
-) -> tuple[tuple[int, int, int], NDArray[np.float64]]:
-    """MONAI's ``compute_shape_offset(scale_extent=False)``: voxel centres of the corners."""
-    shape_f = np.asarray(shape, dtype=np.float64)
-    corners = np.array(list(product(*[(0.0, dim - 1.0) for dim in shape_f]))).T
-    corners = np.concatenate((corners, np.ones_like(corners[:1])))
-    corners_out = np.linalg.solve(out_affine, in_affine) @ corners
-    corners_world = in_affine @ corners
-    distances = corners_out[:-1].copy()
-    corners_out = corners_out[:-1] / corners_out[-1]
-    out_shape = np.round(np.ptp(corners_out, axis=1) + 1.0)
-    offset = None
-    for i in range(corners.shape[1]):
-        min_corner = np.min(distances - distances[:, i : i + 1], axis=1)
-        if np.allclose(min_corner, 0.0, rtol=AFFINE_TOL):
-            offset = corners_world[:-1, i]
-            break
-    if offset is None:
-        # No input corner is the minimum along every output axis: centre-align instead.
-        offset = (
-            in_affine[:-1, :-1] @ (shape_f / 2.0)
-            + in_affine[:-1, -1]
-            - out_affine[:-1, :-1] @ (out_shape / 2.0)
-        )
-    x, y, z = (int(v) for v in out_shape)
-    return (x, y, z), offset
-
-
-def spacing_grid(
-    shape: Sequence[int], affine: NDArray[Any], target_spacing: Sequence[float]
-) -> tuple[tuple[int, int, int], Affine]:
-    """The grid (shape, affine) MONAI's ``Spacing`` resamples a volume onto.
-
-    Spacings already within ``AFFINE_TOL`` of the target are kept, as MONAI does; the
-    first voxel centre of the output sits on the input corner that is lowest along every
-    output axis.
-
-    Args:
-        shape: Spatial shape of the input.
-        affine: Its 4x4 voxel-to-world matrix.
-        target_spacing: Output voxel size in millimetres, one per axis.
-
-    Returns:
-        The output spatial shape and affine.
-
-    Raises:
-        ValueError: If the spacing is not three positive numbers.
-    """
-    matrix = _checked_affine(affine)
-    target = np.asarray(target_spacing, dtype=np.float64)
-    if target.shape != (_SPATIAL_DIMS,) or np.any(target <= 0):
-        raise ValueError(f"target_spacing must be 3 positive numbers, got {target_spacing}")
-    original = _spacing_of(matrix)
-    close = np.abs(original - target) <= AFFINE_TOL
-    spacing = np.where(close, original, target)
-    new_affine = _zoomed_affine(matrix, spacing)
-    out_shape, offset = _shape_and_offset(shape, matrix, new_affine)
-    new_affine[:3, 3] = offset
-    return out_shape, new_affine
-
-
-def _grid_unchanged(
-    src_affine: Affine, dst_affine: Affine, src_shape: Sequence[int], dst_shape: Sequence[int]
-) -> tuple[bool, Affine]:
-    """MONAI's shortcut test: same size and (nearly) the same grid means no resampling."""
-    xform = np.asarray(np.linalg.solve(src_affine, dst_affine), dtype=np.float64)
-    if tuple(src_shape) != tuple(dst_shape):
-        return False, xform
-    same = np.allclose(src_affine, dst_affine, atol=AFFINE_TOL) or np.allclose(
-        xform, np.eye(_AFFINE_SIZE), atol=AFFINE_TOL
-    )
-    return bool(same), xform
-
-
-def _axis_permutation(matrix: NDArray[np.float64]) -> tuple[int, int, int] | None:
-    """Source axis read along each output axis, if the transform only scales/flips/permutes.
-
-    Such grids (the usual case once both sides are in the same orientation) can be
-    interpolated one axis at a time, which is exact and much faster than a general affine.
-    """
-    aligned = np.abs(matrix) > _AXIS_ALIGNED_EPS
-    if not (np.all(aligned.sum(axis=0) == 1) and np.all(aligned.sum(axis=1) == 1)):
-        return None
-    first, second, third = (int(np.flatnonzero(aligned[:, j])[0]) for j in range(_SPATIAL_DIMS))
-    return first, second, third
-
-
 def _linear_along(data: FloatArray, axis: int, coords: NDArray[np.float64]) -> FloatArray:
-    """1D linear interpolation of ``data`` along ``axis`` at ``coords``, clamped to the ends."""
+    """1D linear interpolation of ``data`` along ``axis`` at ``coords``, clamped to the ends.
+
+    Computed in place in the two gathered arrays, so a pass holds its input and two
+    outputs' worth, not four (``medai.inference.budget`` counts on this).
+    """
     size = data.shape[axis]
     clamped = np.clip(coords, 0.0, size - 1.0)
     lower = np.minimum(np.floor(clamped).astype(np.intp), max(size - 2, 0))
@@ -208,29 +96,33 @@ def _linear_along(data: FloatArray, axis: int, coords: NDArray[np.float64]) -> F
     weight_shape = [1] * data.ndim
     weight_shape[axis] = -1
     weight = (clamped - lower).astype(np.float32).reshape(weight_shape)
-    low_values = np.take(data, lower, axis=axis)
-    high_values = np.take(data, upper, axis=axis)
-    result: FloatArray = low_values + (high_values - low_values) * weight
+    result: FloatArray = np.take(data, lower, axis=axis)
+    step = np.take(data, upper, axis=axis)
+    np.subtract(step, result, out=step)
+    step *= weight
+    result += step
     return result
 
 
-def _resample_separable(
-    channel: NDArray[Any],
-    xform: Affine,
-    dst_shape: tuple[int, int, int],
-    permutation: tuple[int, int, int],
-) -> FloatArray:
-    """Trilinear resampling as three 1D passes (border clamping is per axis, so exact)."""
-    data: FloatArray = np.transpose(np.asarray(channel, dtype=np.float32), permutation)
-    for axis, source_axis in enumerate(permutation):
-        coords = xform[source_axis, axis] * np.arange(dst_shape[axis]) + xform[source_axis, 3]
+def _resample_separable(channel: NDArray[Any], plan: ResamplePlan) -> FloatArray:
+    """Trilinear resampling as three 1D passes (border clamping is per axis, so exact).
+
+    Shrinking axes go first (``plan.pass_order``): a tall thin volume resampled to a
+    wide one never passes through a grid larger than both.
+    """
+    if plan.permutation is None:  # pragma: no cover - callers check plan.separable
+        raise ValueError("not an axis-aligned resampling")
+    data: FloatArray = np.transpose(np.asarray(channel, dtype=np.float32), plan.permutation)
+    for axis in plan.pass_order:
+        source_axis = plan.permutation[axis]
+        coords = (
+            plan.xform[source_axis, axis] * np.arange(plan.shape[axis]) + plan.xform[source_axis, 3]
+        )
         data = _linear_along(data, axis, coords)
     return data
 
 
-def _resample_channels(
-    channels: NDArray[Any], xform: Affine, dst_shape: tuple[int, int, int], order: int
-) -> FloatArray:
+def _resample_channels(channels: NDArray[Any], plan: ResamplePlan, order: int) -> FloatArray:
     """Sample each channel at ``xform @ output_index`` with edge values beyond the border.
 
     Axis-aligned linear cases take the separable path. Otherwise scipy interpolates in
@@ -238,28 +130,25 @@ def _resample_channels(
     ``mode="nearest"`` for orders 0 and 1 equals clamping the sample coordinates to the
     array, which is ``grid_sample``'s ``padding_mode="border"``.
     """
-    out = np.empty((channels.shape[0], *dst_shape), dtype=np.float32)
-    permutation = _axis_permutation(xform[:3, :3]) if order == 1 else None
+    if plan.separable and channels.shape[0] == 1:
+        # One channel: its result is the output; no second buffer of the output's size.
+        return _resample_separable(channels[0], plan)[np.newaxis]
+    out = np.empty((channels.shape[0], *plan.shape), dtype=np.float32)
     for index, channel in enumerate(channels):
-        if permutation is not None:
-            out[index] = _resample_separable(channel, xform, dst_shape, permutation)
+        if plan.separable:
+            out[index] = _resample_separable(channel, plan)
             continue
         ndimage.affine_transform(
             channel,
-            xform[:3, :3],
-            offset=xform[:3, 3],
-            output_shape=dst_shape,
+            plan.xform[:3, :3],
+            offset=plan.xform[:3, 3],
+            output_shape=plan.shape,
             output=out[index],
             order=order,
             mode="nearest",
             prefilter=False,
         )
     return out
-
-
-def _check_order(order: int) -> None:
-    if order not in _LINEAR_ORDERS:
-        raise ValueError(f"order must be 0 (nearest) or 1 (linear) to match MONAI, got {order}")
 
 
 def resample_to_spacing(
@@ -285,14 +174,14 @@ def resample_to_spacing(
     Raises:
         ValueError: If the array is not 3D, the affine not 4x4 or ``order`` not 0 or 1.
     """
-    _check_spatial(array, "array", _SPATIAL_DIMS)
-    _check_order(order)
-    src_affine = _checked_affine(affine)
+    _check_spatial(array, "array", SPATIAL_DIMS)
+    check_order(order)
+    src_affine = checked_affine(affine)
     dst_shape, dst_affine = spacing_grid(array.shape, src_affine, target_spacing)
-    unchanged, xform = _grid_unchanged(src_affine, dst_affine, array.shape, dst_shape)
-    if unchanged:
+    plan = plan_resample(array.shape, src_affine, dst_affine, dst_shape, order)
+    if plan.unchanged:
         return np.asarray(array, dtype=np.float32), src_affine
-    resampled = _resample_channels(array[np.newaxis], xform, dst_shape, order)
+    resampled = _resample_channels(array[np.newaxis], plan, order)
     return resampled[0], dst_affine
 
 
@@ -323,15 +212,11 @@ def resample_to_grid(
     Raises:
         ValueError: If the array is not 4D, an affine not 4x4 or ``order`` not 0 or 1.
     """
-    _check_spatial(array, "array", _SPATIAL_DIMS + 1)
-    _check_order(order)
-    source = _checked_affine(src_affine)
-    destination = _checked_affine(dst_affine)
-    x, y, z = (int(v) for v in dst_shape)
-    unchanged, xform = _grid_unchanged(source, destination, array.shape[1:], (x, y, z))
-    if unchanged:
+    _check_spatial(array, "array", SPATIAL_DIMS + 1)
+    plan = plan_resample(array.shape[1:], src_affine, dst_affine, dst_shape, order)
+    if plan.unchanged:
         return np.asarray(array, dtype=np.float32)
-    return _resample_channels(array, xform, (x, y, z), order)
+    return _resample_channels(array, plan, order)
 
 
 def hu_window(array: NDArray[Any], low: float, high: float) -> FloatArray:

@@ -9,7 +9,6 @@ give the same logits.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from itertools import product
 from typing import Any, Literal
@@ -29,7 +28,9 @@ __all__ = [
     "BlendMode",
     "Predictor",
     "importance_map",
+    "padded_size",
     "sliding_window_predict",
+    "window_counts",
     "window_starts",
 ]
 
@@ -82,6 +83,42 @@ def _per_axis(value: float | Sequence[float], ndim: int, name: str) -> tuple[flo
     return values
 
 
+def window_counts(
+    image_size: Sequence[int], roi_size: Sequence[int], overlap: float | Sequence[float]
+) -> tuple[int, ...]:
+    """How many windows MONAI places along each axis, counted without listing them.
+
+    Constant time whatever the size, so a planner can count the windows of a grid too
+    large to allocate (``medai.inference.budget``).
+
+    Args:
+        image_size: Spatial size, each at least the roi size (pad first).
+        roi_size: Window size per axis.
+        overlap: Fraction of a window shared with the next, in ``[0, 1)``.
+
+    Returns:
+        The number of windows per axis; their product is the number of windows.
+
+    Raises:
+        ValueError: If an overlap is outside ``[0, 1)`` or the roi exceeds the image.
+    """
+    overlaps = _per_axis(overlap, len(image_size), "overlap")
+    counts: list[int] = []
+    for size, roi, frac in zip(image_size, roi_size, overlaps, strict=True):
+        if not 0.0 <= frac < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        if roi > size:
+            raise ValueError(f"roi size {roi} exceeds image size {size}; pad the image first")
+        interval = _interval(roi, size, frac)
+        # The fewest windows d + 1 whose last start d * interval still reaches the end.
+        counts.append(-(-(size - roi) // interval) + 1)
+    return tuple(counts)
+
+
+def _interval(roi: int, size: int, overlap: float) -> int:
+    return roi if roi == size else max(int(roi * (1 - overlap)), 1)
+
+
 def window_starts(
     image_size: Sequence[int], roi_size: Sequence[int], overlap: float | Sequence[float]
 ) -> list[list[int]]:
@@ -101,21 +138,23 @@ def window_starts(
     Raises:
         ValueError: If an overlap is outside ``[0, 1)`` or the roi exceeds the image.
     """
+    counts = window_counts(image_size, roi_size, overlap)
     overlaps = _per_axis(overlap, len(image_size), "overlap")
-    starts: list[list[int]] = []
-    for size, roi, frac in zip(image_size, roi_size, overlaps, strict=True):
-        if not 0.0 <= frac < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-        if roi > size:
-            raise ValueError(f"roi size {roi} exceeds image size {size}; pad the image first")
-        interval = roi if roi == size else max(int(roi * (1 - frac)), 1)
-        count = math.ceil(size / interval)
-        n_windows = next(
-            (d + 1 for d in range(count) if d * interval + roi >= size),
-            1,
-        )
-        starts.append([min(d * interval, size - roi) for d in range(n_windows)])
-    return starts
+    return [
+        [min(d * _interval(roi, size, frac), size - roi) for d in range(count)]
+        for size, roi, frac, count in zip(image_size, roi_size, overlaps, counts, strict=True)
+    ]
+
+
+def padded_size(image_size: Sequence[int], roi_size: Sequence[int]) -> tuple[int, ...]:
+    """The grid the windows run over: each axis padded up to the roi when smaller.
+
+    A non-positive roi entry means the whole axis, as in ``sliding_window_predict``.
+    """
+    return tuple(
+        max(int(size), int(roi) if roi > 0 else int(size))
+        for size, roi in zip(image_size, roi_size, strict=True)
+    )
 
 
 def _pad_widths(image_size: Sequence[int], roi_size: Sequence[int]) -> list[tuple[int, int]]:
