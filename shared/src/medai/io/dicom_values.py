@@ -117,10 +117,16 @@ def check_voi(source: header_checks.Source, prefix: str, dataset: Dataset) -> No
     Raises:
         InvalidHeaderValueError: If the VOI LUT or the window that applies is unusable.
     """
-    if has_voi_lut(dataset):
+    try:
+        voi_lut, window = has_voi_lut(dataset), has_window(dataset)
+    except PYDICOM_ERRORS as exc:
+        raise InvalidHeaderValueError(
+            source, f"{prefix}VOILUTSequence or WindowCenter/WindowWidth cannot be parsed"
+        ) from exc
+    if voi_lut:
         item = dataset.VOILUTSequence[0]
         check_lut(source, f"{prefix}VOILUTSequence[0]", item, header_checks.VOI_LUT_BITS)
-    elif has_window(dataset):
+    elif window:
         header_checks.window(
             source,
             prefix,
