@@ -179,6 +179,7 @@ def degenerate_niftis() -> list[HostileInput]:
             sform_code=0, qform_code=0, header_fields={"pixdim": [1, 1.5, 1.5, 0.0, 1, 1, 1, 1]}
         ),
         "scl-slope-inf": nifti_bytes(header_fields={"scl_slope": inf}),
+        "spacing-1e-30mm": nifti_bytes(sform=np.diag([1e-30] * 3 + [1.0]), qform=None),
         "scl-inter-nan": nifti_bytes(header_fields={"scl_slope": 1.0, "scl_inter": nan}),
     }
     return [HostileInput(name, (data,)) for name, data in cases.items()]
@@ -189,10 +190,10 @@ def huge_grid_niftis() -> list[HostileInput]:
 
     An 8^3 volume of 100 mm voxels is 800 mm a side: 533^3 voxels at 1.5 mm, a gigabyte per
     float32 copy; 1e4 mm and 1e30 mm overflow any allocation. A 1e-30 mm voxel is the
-    opposite: the whole image is smaller than one output voxel.
+    opposite (``degenerate_niftis``): the readers refuse it.
     """
     cases = {}
-    for spacing in (100.0, 1e4, 1e30, 1e-30):
+    for spacing in (100.0, 1e4, 1e30):
         affine = np.diag([spacing, spacing, spacing, 1.0])
         cases[f"spacing-{spacing:g}mm"] = nifti_bytes(sform=affine, qform=affine)
     stretched = np.diag([1.5, 1.5, 5000.0, 1.0])
@@ -265,32 +266,37 @@ def _everywhere(**values: object) -> Callable[[Dataset, int], None]:
     return change
 
 
-_BAD_VALUES: Final[dict[str, dict[str, Any]]] = {
-    "pixel-spacing-zero": {"PixelSpacing": ["0", "0.66"]},
-    "pixel-spacing-negative": {"PixelSpacing": ["-0.66", "0.66"]},
-    "pixel-spacing-nan": {"PixelSpacing": ["nan", "0.66"]},
-    "pixel-spacing-absurd": {"PixelSpacing": [_ABSURD, "0.66"]},
-    "orientation-zero": {"ImageOrientationPatient": [0, 0, 0, 0, 0, 0]},
-    "orientation-not-unit": {"ImageOrientationPatient": [2, 0, 0, 0, 2, 0]},
-    "orientation-not-orthogonal": {"ImageOrientationPatient": [1, 0, 0, 0.7071, 0.7071, 0]},
-    "orientation-parallel": {"ImageOrientationPatient": [1, 0, 0, 1, 0, 0]},
-    "rescale-slope-nan": {"RescaleSlope": "nan"},
-    "rescale-slope-inf": {"RescaleSlope": "inf"},
-    "rescale-slope-absurd": {"RescaleSlope": _ABSURD},
-    "rescale-slope-zero": {"RescaleSlope": "0"},
-    "rescale-intercept-nan": {"RescaleIntercept": "nan"},
-    "rescale-intercept-absurd": {"RescaleIntercept": "-" + _ABSURD},
-    "window-center-nan": {"WindowCenter": "nan", "WindowWidth": "400"},
-    "window-width-inf": {"WindowCenter": "40", "WindowWidth": "inf"},
-    "window-width-zero": {"WindowCenter": "40", "WindowWidth": "0"},
-    "window-width-negative": {"WindowCenter": "40", "WindowWidth": "-400"},
-    "window-width-absurd": {"WindowCenter": "40", "WindowWidth": _ABSURD},
+_BAD_VALUES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "pixel-spacing-zero": ("PixelSpacing", {"PixelSpacing": ["0", "0.66"]}),
+    "pixel-spacing-negative": ("PixelSpacing", {"PixelSpacing": ["-0.66", "0.66"]}),
+    "pixel-spacing-nan": ("PixelSpacing", {"PixelSpacing": ["nan", "0.66"]}),
+    "pixel-spacing-absurd": ("PixelSpacing", {"PixelSpacing": [_ABSURD, "0.66"]}),
+    "orientation-zero": ("ImageOrientationPatient", {"ImageOrientationPatient": [0] * 6}),
+    "orientation-not-unit": (
+        "ImageOrientationPatient",
+        {"ImageOrientationPatient": [2, 0, 0, 0, 2, 0]},
+    ),
+    "orientation-not-orthogonal": (
+        "ImageOrientationPatient",
+        {"ImageOrientationPatient": [1, 0, 0, 0.7071, 0.7071, 0]},
+    ),
+    "orientation-parallel": (
+        "ImageOrientationPatient",
+        {"ImageOrientationPatient": [1, 0, 0, 1, 0, 0]},
+    ),
+    "rescale-slope-nan": ("RescaleSlope", {"RescaleSlope": "nan"}),
+    "rescale-slope-inf": ("RescaleSlope", {"RescaleSlope": "inf"}),
+    "rescale-slope-absurd": ("RescaleSlope", {"RescaleSlope": _ABSURD}),
+    "rescale-slope-zero": ("RescaleSlope", {"RescaleSlope": "0"}),
+    "rescale-intercept-nan": ("RescaleIntercept", {"RescaleIntercept": "nan"}),
+    "rescale-intercept-absurd": ("RescaleIntercept", {"RescaleIntercept": "-" + _ABSURD}),
+    "window-center-nan": ("WindowCenter", {"WindowCenter": "nan", "WindowWidth": "400"}),
+    "window-width-inf": ("WindowWidth", {"WindowCenter": "40", "WindowWidth": "inf"}),
+    "window-width-zero": ("WindowWidth", {"WindowCenter": "40", "WindowWidth": "0"}),
+    "window-width-negative": ("WindowWidth", {"WindowCenter": "40", "WindowWidth": "-400"}),
+    "window-width-absurd": ("WindowWidth", {"WindowCenter": "40", "WindowWidth": _ABSURD}),
 }
-"""Header values of the degenerate class, and the attribute each one breaks."""
-
-
-def _attribute_of(values: Mapping[str, Any]) -> str:
-    return next(key for key in values if not (key == "WindowCenter" and len(values) > 1))
+"""Header values of the degenerate class: the attribute each member breaks, and its values."""
 
 
 def degenerate_dicom_series() -> list[HostileInput]:
@@ -301,8 +307,8 @@ def degenerate_dicom_series() -> list[HostileInput]:
     slices all at one position.
     """
     cases = [
-        HostileInput(name, write_series(_everywhere(**values)), _attribute_of(values))
-        for name, values in _BAD_VALUES.items()
+        HostileInput(name, write_series(_everywhere(**values)), attribute)
+        for name, (attribute, values) in _BAD_VALUES.items()
         if not name.startswith("window")  # windows do not affect CT volumes; see radiographs
     ]
     cases.extend(
@@ -344,8 +350,8 @@ def _radiograph(**values: object) -> bytes:
 def degenerate_radiographs() -> list[HostileInput]:
     """DX radiographs with impossible spacing, rescale or window values."""
     return [
-        HostileInput(name, (_radiograph(**values),), _attribute_of(values))
-        for name, values in _BAD_VALUES.items()
+        HostileInput(name, (_radiograph(**values),), attribute)
+        for name, (attribute, values) in _BAD_VALUES.items()
         if not name.startswith("orientation")  # projections carry no patient orientation
     ]
 

@@ -25,7 +25,7 @@ from medai.io import (
 CT_SMALL = Path(get_testdata_file("CT_small.dcm"))
 SECRETS = ("Doe^Jane", "SECRET-ID-123")
 EDGE = 8
-SPACING_RULE = "positive finite numbers (mm) between 1e-32 and 1e+32"
+SPACING_RULE = "positive finite numbers (mm) between 0.0001 and 1e+32"
 SLOPE_RULE = "expected a finite non-zero number with 1e-09 <= |value| <= 1e+06"
 
 

@@ -17,7 +17,7 @@ from medai.io.nifti_header import check_header_bytes, header_of_bytes
 
 SHAPE = (8, 8, 8)
 AFFINE = np.diag([1.5, 1.5, 2.0, 1.0])
-SPACING_RULE = "three positive finite numbers (mm) between 1e-32 and 1e+32"
+SPACING_RULE = "three positive finite numbers (mm) between 0.0001 and 1e+32"
 
 
 def nifti_bytes(**fields) -> bytes:

@@ -232,7 +232,7 @@ def test_malformed_pixel_spacing_is_an_invalid_geometry_naming_the_value(spacing
 
     assert text == (
         f"bad.dcm: PixelSpacing is {shown}; expected two positive finite numbers (mm) "
-        "between 1e-32 and 1e+32"
+        "between 0.0001 and 1e+32"
     )
 
 

@@ -185,7 +185,7 @@ def test_unusable_pixel_spacing_is_an_invalid_geometry(keyword, text, shown):
     message = refusal(InvalidGeometryError, dx(**{keyword: text}))
     assert message == (
         f"file: {keyword} is {shown}; expected two positive finite numbers (mm) "
-        "between 1e-32 and 1e+32"
+        "between 0.0001 and 1e+32"
     )
 
 

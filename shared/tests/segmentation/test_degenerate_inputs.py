@@ -95,14 +95,14 @@ def client(demo, test_client):
             [PIXDIM_ZERO],
             (
                 "part 1: pixdim[1:4] is [0, 1.5, 1.5]; expected three positive finite numbers (mm) "
-                "between 1e-32 and 1e+32"
+                "between 0.0001 and 1e+32"
             ),
         ),
         (
             [dicom_slice(0), dicom_slice(2, PixelSpacing="0\\0.5")],
             (
                 "DICOM upload: part 2: PixelSpacing is [0, 0.5]; expected two positive finite "
-                "numbers (mm) between 1e-32 and 1e+32"
+                "numbers (mm) between 0.0001 and 1e+32"
             ),
         ),
         (
@@ -155,7 +155,7 @@ def test_predict_refuses_a_degenerate_nifti_in_one_line_before_loading_a_model(
     err = capsys.readouterr().err
     assert err == (
         f"error: {source}: pixdim[1:4] is [0, 1.5, 1.5]; expected three positive finite "
-        "numbers (mm) between 1e-32 and 1e+32\n"
+        "numbers (mm) between 0.0001 and 1e+32\n"
     )
     assert not output.parent.exists()
 

@@ -23,7 +23,7 @@ from pydicom.tag import Tag
 from medai.serving.uploads import UploadError, UploadLimits, UploadPart, read_volume_upload
 
 LIMITS = UploadLimits(max_bytes=8 << 20, max_voxels=1 << 20)
-SPACING_RULE = "positive finite numbers (mm) between 1e-32 and 1e+32"
+SPACING_RULE = "positive finite numbers (mm) between 0.0001 and 1e+32"
 
 
 def nifti_bytes(*, gz: bool = True, **fields) -> bytes:

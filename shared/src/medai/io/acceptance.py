@@ -17,6 +17,7 @@ each project say so).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ class DicomAcceptance:
                 )
         return None
 
-    def check(self, header: Dataset, where: str, what: str = "") -> None:
+    def check(self, header: Dataset, where: str | os.PathLike[str], what: str = "") -> None:
         """Raise when ``header`` is not accepted.
 
         Args:

@@ -30,12 +30,14 @@ from medai.io.errors import InvalidGeometryError, InvalidHeaderValueError, Medic
 Source = str | os.PathLike[str]
 """What the value came from (a file, a folder, an upload part): the error's path."""
 
-MIN_SPACING_MM: Final = 1e-32
-"""Smallest voxel or pixel size accepted, and with MAX_SPACING_MM the one bound on sizes.
+MIN_SPACING_MM: Final = 1e-4
+"""Smallest voxel or pixel size accepted (0.1 micrometre), with MAX_SPACING_MM the bounds.
 
-The readers refuse what cannot be computed with, not what is implausible for a patient:
-NIfTI stores the affine as float32 (1.2e-38 to 3.4e38), and sizes within 1e-32..1e32 keep
-a 65535-voxel grid's extent and a voxel's volume finite and non-zero. Whether a size is
+Below: no medical imager (micro-CT and whole-slide scanners included) resolves less than
+0.1 um, and a smaller size is a unit mix-up (metres for millimetres, twice) or a hostile
+header; a 1e-30 mm voxel would shrink the whole image into one model voxel and give a
+confident answer about nothing. Above: the readers refuse only what cannot be computed
+with (NIfTI stores the affine as float32, 1.2e-38 to 3.4e38); whether a large size is
 plausible, and how large a grid it resamples to, is for the resampler's work limits.
 """
 MAX_SPACING_MM: Final = 1e32
@@ -325,13 +327,16 @@ def _check_axes(source: Source, name: str, linear: NDArray[np.float64]) -> None:
             f"(an entry is {largest:.3g}); expected voxel sizes {sizes_expected}",
         )
     sizes = np.array([math.hypot(*column) for column in linear.T.tolist()])
-    if (sizes == 0).any() or np.linalg.det(linear) == 0:
-        raise InvalidGeometryError(source, f"{name} is singular (determinant 0)")
-    if not _in_range(sizes, MIN_SPACING_MM, MAX_SPACING_MM):
-        raise InvalidGeometryError(
-            source, f"{name} has voxel sizes {_shown(sizes)} mm; expected {sizes_expected}"
-        )
-    independence = abs(float(np.linalg.det(linear / sizes)))
+    # LAPACK's LU warns ("divide by zero") on an exactly singular matrix; the answer, 0,
+    # is what is checked, so the warning is not news (and is an error under -W error).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        if (sizes == 0).any() or np.linalg.det(linear) == 0:
+            raise InvalidGeometryError(source, f"{name} is singular (determinant 0)")
+        if not _in_range(sizes, MIN_SPACING_MM, MAX_SPACING_MM):
+            raise InvalidGeometryError(
+                source, f"{name} has voxel sizes {_shown(sizes)} mm; expected {sizes_expected}"
+            )
+        independence = abs(float(np.linalg.det(linear / sizes)))
     if independence < MIN_AXIS_INDEPENDENCE:
         raise InvalidGeometryError(
             source,

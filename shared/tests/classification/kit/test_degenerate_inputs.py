@@ -32,7 +32,7 @@ WINDOW_NAN = (
     "and a width between 1 and 1e+12 (LINEAR)"
 )
 SPACING_ZERO = (
-    "PixelSpacing is [0, 0.5]; expected two positive finite numbers (mm) between 1e-32 and 1e+32"
+    "PixelSpacing is [0, 0.5]; expected two positive finite numbers (mm) between 0.0001 and 1e+32"
 )
 
 
