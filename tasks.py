@@ -331,7 +331,7 @@ def rollback(c: Context, project: str, set_: list[str] | None = None) -> None:
 @task(
     help={
         "project": "project folder under projects/, or 'all'",
-        "alias": "registry alias (default: champion, else challenger)",
+        "alias": "registry alias (default: champion; in development else challenger, warned)",
         "set": "config override KEY=VALUE (repeatable)",
     },
     iterable=["set_"],
@@ -348,7 +348,7 @@ def evaluate(c: Context, project: str, alias: str = "", set_: list[str] | None =
         "project": "project folder under projects/",
         "input": "input image (e.g. a .nii.gz file or a DICOM series folder)",
         "output": "where to write the prediction",
-        "alias": "registry alias (default: champion, else challenger)",
+        "alias": "registry alias (default: champion; in development else challenger, warned)",
         "set": "config override KEY=VALUE (repeatable)",
     },
     iterable=["set_"],

@@ -134,7 +134,7 @@ def register_classifier(
 def load_registered_classifier(
     binding: ProjectBinding[Any], settings: ClassificationSettings, alias: str | None = None
 ) -> LoadedClassifier:
-    """Load the version behind ``alias`` (default: champion, else challenger).
+    """Load the version behind ``alias`` (see medai.tracking.model_choice).
 
     Raises:
         ModelNotFoundError: no version behind those aliases, or one from older code.

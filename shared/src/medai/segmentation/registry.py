@@ -111,7 +111,7 @@ def register_segmentation_model(
 def load_registered_model(
     binding: ProjectBinding[Any], settings: SegmentationSettings, alias: str | None = None
 ) -> LoadedModel:
-    """Load the version behind ``alias`` (default: champion, else challenger).
+    """Load the version behind ``alias`` (see medai.tracking.model_choice).
 
     Raises:
         ModelNotFoundError: no version behind those aliases, or one from older code.
