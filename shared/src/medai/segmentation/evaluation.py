@@ -16,6 +16,7 @@ from pathlib import Path
 import mlflow
 
 from medai.deployment.gate import GateMetric, GateScores
+from medai.inference.budget import WorkLimitError
 from medai.io import read_nifti
 from medai.metrics import Estimate, bootstrap_ci
 from medai.segmentation.metrics import score_case
@@ -107,24 +108,39 @@ def evaluate(
     *,
     record: bool = True,
 ) -> EvaluationReport:
-    """Evaluate the model behind ``alias`` (default champion, else challenger).
+    """Evaluate the model behind ``alias`` (see medai.tracking.model_choice).
 
     Writes ``<evaluate.output_dir>/<model>-v<version>/`` (per-case CSV, summary JSON,
     overlays), logs the same to a new MLflow run and, when ``record``, tags the model
     version ``eval.*`` (the deployment gate evaluates with ``record=False``: a refused
     deployment leaves the registry as it was).
+
+    Raises:
+        WorkLimitError: A case whose segmentation would exceed ``settings.limits``
+            (naming its image file), found from its header before it is segmented.
     """
     model: LoadedModel = load_registered_model(project.binding, settings, alias)
     data = project.load_data(settings)
     cases = data.validation_cases()
     labels = model.labels or data.labels
     foreground = [name for value, name in labels.items() if value]
-    segmenter = Segmenter(model.network, model.preprocessing, model.inference)
+    segmenter = Segmenter(
+        model.network,
+        model.preprocessing,
+        model.inference,
+        limits=settings.limits,
+        classes=len(labels) if model.labels else None,
+    )
 
     rows: list[CaseRow] = []
     overlays: list[OverlayCase] = []
     for case in cases:
         image = read_nifti(case.image)
+        try:
+            # Planned from the header and refused before the case's label is even read.
+            segmenter.check(image)
+        except WorkLimitError as exc:
+            raise exc.for_path(case.image) from None
         truth = read_nifti(case.label).array.astype("uint8")
         prediction = segmenter.segment(image)
         scores = score_case(prediction, truth, labels, image.spacing)

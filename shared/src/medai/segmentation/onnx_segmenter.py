@@ -5,7 +5,9 @@ tens of seconds; an inference server has to be ready in a few. ``OnnxSegmenter``
 same steps with numpy, scipy and ONNX Runtime (``medai.inference``): reorient, respace,
 window the intensities, sliding-window logits, resample the logits back onto the input
 grid, argmax. Its masks match ``Segmenter.segment`` for the same network (tested for
-parity).
+parity). Before any of it, the whole chain is planned from the volume's shape and affine
+and refused past ``limits`` (``medai.inference.budget``): a header declaring huge voxels
+costs microseconds, not gigabytes.
 
 Only ``medai.segmentation.settings``, ``medai.io`` and ``medai.inference`` may be
 imported here.
@@ -21,8 +23,12 @@ import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
+from medai.config.sections import WorkLimits
 from medai.inference import (
+    WorkPlan,
+    check_work,
     hu_window,
+    plan_volume_segmentation,
     reorient_to,
     resample_to_grid,
     resample_to_spacing,
@@ -62,6 +68,8 @@ class OnnxSegmenter:
         inference: InferenceSettings,
         *,
         intra_op_threads: int | None = None,
+        limits: WorkLimits | None = None,
+        classes: int | None = None,
     ) -> None:
         """Load the network once; every ``segment`` call reuses the session.
 
@@ -71,9 +79,12 @@ class OnnxSegmenter:
             inference: Sliding-window settings.
             intra_op_threads: Threads per operator; None lets ONNX Runtime choose
                 (all cores), a server running several workers should divide them.
+            limits: The work one volume may cause (``settings.limits``); None: the defaults.
+            classes: ``K``, for a graph that leaves it free; None reads it from the graph.
 
         Raises:
-            ValueError: If the model does not take exactly one 5D input.
+            ValueError: If the model does not take exactly one 5D input, or its number of
+                classes is neither fixed in the graph nor given.
         """
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -87,15 +98,50 @@ class OnnxSegmenter:
             shapes = [(i.name, i.shape) for i in inputs]
             raise ValueError(f"{onnx_path}: expected one 5D input (N, C, X, Y, Z), got {shapes}")
         self.input_name: str = inputs[0].name
-        self.output_name: str = self.session.get_outputs()[0].name
+        output = self.session.get_outputs()[0]
+        self.output_name: str = output.name
+        graph_classes = output.shape[1] if len(output.shape) > 1 else None
+        if classes is not None:
+            self.classes: int = classes
+        elif isinstance(graph_classes, int):
+            self.classes = graph_classes
+        else:
+            raise ValueError(
+                f"{onnx_path}: the number of classes (axis 1 of {output.name!r}) is not fixed "
+                f"in the graph ({output.shape}); pass classes"
+            )
         self.prep = prep
         self.inference = inference
+        self.limits = limits or WorkLimits()
 
     def predict_windows(self, windows: NDArray[Any]) -> FloatArray:
         """Logits of a batch of ``(N, 1, *patch_size)`` windows (the sliding-window predictor)."""
         batch = np.ascontiguousarray(windows, dtype=np.float32)
         (logits,) = self.session.run([self.output_name], {self.input_name: batch})
         return np.asarray(logits, dtype=np.float32)
+
+    def plan(self, volume: Volume) -> WorkPlan:
+        """Every grid, the windows and the memory ``segment(volume)`` needs, from its header."""
+        return plan_volume_segmentation(
+            volume.shape,
+            volume.affine,
+            orientation=self.prep.orientation,
+            target_spacing=self.prep.target_spacing,
+            patch_size=self.prep.patch_size,
+            overlap=self.inference.overlap,
+            sw_batch_size=self.inference.sw_batch_size,
+            classes=self.classes,
+            input_dtype=volume.array.dtype,
+            backend="numpy",
+        )
+
+    def check(self, volume: Volume) -> None:
+        """Refuse a volume whose segmentation would exceed ``limits``; allocates nothing.
+
+        Raises:
+            WorkLimitError: A grid, the windows or the memory exceed their limit.
+        """
+        check_work(self.plan(volume), self.limits)
 
     def preprocess(self, volume: Volume) -> ModelInput:
         """Reorient, respace (linear) and window exactly as the MONAI training chain does."""
@@ -116,7 +162,15 @@ class OnnxSegmenter:
         )
 
     def logits(self, volume: Volume) -> FloatArray:
-        """Logits ``(K, *volume.shape)`` on the input grid (linear, border values outside)."""
+        """Logits ``(K, *volume.shape)`` on the input grid (linear, border values outside).
+
+        Checked like ``segment``, whose memory the plan counts; this holds ``K`` float32
+        volumes of the input's size instead of two.
+
+        Raises:
+            WorkLimitError: The volume's plan exceeds ``limits``.
+        """
+        self.check(volume)
         model_input = self.preprocess(volume)
         on_model_grid = self.model_logits(model_input)
         return resample_to_grid(
@@ -129,19 +183,28 @@ class OnnxSegmenter:
         Same result as ``logits(volume).argmax(axis=0)`` (first class wins ties), but the
         classes are resampled one at a time against a running maximum, so a large input
         grid holds two float32 volumes instead of one per class.
+
+        Raises:
+            WorkLimitError: The volume's plan exceeds ``limits`` (checked before any work).
         """
+        self.check(volume)
         model_input = self.preprocess(volume)
         on_model_grid = self.model_logits(model_input)
+        model_affine = model_input.affine
+        del model_input  # the windowed image is not needed on the way back
         labels = np.zeros(volume.shape, dtype=np.uint8)
         best: FloatArray | None = None
         for label, channel in enumerate(on_model_grid):
             on_input_grid = resample_to_grid(
-                channel[np.newaxis], model_input.affine, volume.affine, volume.shape, order=1
+                channel[np.newaxis], model_affine, volume.affine, volume.shape, order=1
             )[0]
             if best is None:
                 best = np.array(on_input_grid, dtype=np.float32, copy=True)
-                continue
-            wins = on_input_grid > best
-            labels[wins] = label
-            np.maximum(best, on_input_grid, out=best)
+            else:
+                wins = on_input_grid > best
+                labels[wins] = label
+                np.maximum(best, on_input_grid, out=best)
+                del wins
+            # Freed before the next class is resampled, as the budget's plan counts.
+            del on_input_grid
         return labels

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medai.inference.budget import WorkLimitError
 from medai.io import MedicalImageError, read_volume, write_nifti
 from medai.segmentation.project import SegmentationProject, SettingsT
 
@@ -51,6 +52,11 @@ def predict_to_file(
     torch are imported, so a bad file or path fails in a second. The mask goes to a
     temporary file that is renamed at the end, so a failure never leaves a half-written
     output.
+
+    Raises:
+        MedicalImageError: The input cannot be used or the output not written;
+            ``WorkLimitError`` (naming ``source``) when segmenting it would exceed
+            ``settings.limits``, found from its header before any work.
     """
     check_output_path(output)
     volume = read_volume(source, accept=settings.input.acceptance())
@@ -60,7 +66,13 @@ def predict_to_file(
         from medai.segmentation.segmenter import Segmenter  # noqa: PLC0415 - torch and MONAI
 
         model = load_registered_model(project.binding, settings, alias)
-        mask = Segmenter(model.network, model.preprocessing, model.inference).segment(volume)
+        segmenter = Segmenter(
+            model.network, model.preprocessing, model.inference, limits=settings.limits
+        )
+        try:
+            mask = segmenter.segment(volume)
+        except WorkLimitError as exc:
+            raise exc.for_path(source) from None
         write_nifti(partial, mask.astype(np.uint8), volume.affine, dtype=np.uint8)
         partial.replace(output)
     finally:

@@ -1,7 +1,9 @@
 """Sliding-window segmentation of a whole volume with torch and MONAI, on the input's grid.
 
 Training validates, evaluation scores and ``predict`` segments through this one class;
-the server's ``OnnxSegmenter`` reproduces it without torch (tested for parity).
+the server's ``OnnxSegmenter`` reproduces it without torch (tested for parity). Like it,
+``segment`` first plans the whole chain from the volume's header and refuses it past
+``limits`` (``medai.inference.budget``), before MONAI allocates anything.
 """
 
 from __future__ import annotations
@@ -12,9 +14,23 @@ from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.transforms import SpatialResample
 
+from medai.config.sections import WorkLimits
+from medai.inference import WorkPlan, check_work, plan_volume_segmentation
 from medai.io import Volume
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.segmentation.transforms import IMAGE, inference_transforms, volume_to_metatensor
+
+DEFAULT_CLASSES = 2
+"""Classes assumed for a network that does not say (background and one structure)."""
+
+
+def classes_of(network: torch.nn.Module) -> int:
+    """``K``, the network's logit channels: ``num_classes`` (ours) or ``out_channels`` (MONAI)."""
+    for name in ("num_classes", "out_channels"):
+        value = getattr(network, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return DEFAULT_CLASSES
 
 
 class Segmenter:
@@ -31,13 +47,27 @@ class Segmenter:
         prep: PreprocessingSettings,
         inference: InferenceSettings,
         device: str = "cpu",
+        *,
+        limits: WorkLimits | None = None,
+        classes: int | None = None,
     ) -> None:
-        """Keep the network in eval mode with the settings it was trained with."""
+        """Keep the network in eval mode with the settings it was trained with.
+
+        Args:
+            network: ``(N, 1, X, Y, Z)`` -> logits ``(N, K, X, Y, Z)``.
+            prep: The preprocessing the network was trained with.
+            inference: Sliding-window settings.
+            device: Where the network runs.
+            limits: The work one volume may cause (``settings.limits``); None: the defaults.
+            classes: ``K`` (e.g. the model's label count); None asks the network.
+        """
         self.network = network.to(device).eval()
         self.prep = prep
         self.inference = inference
         self.device = device
         self.transforms = inference_transforms(prep)
+        self.limits = limits or WorkLimits()
+        self.classes = classes or classes_of(network)
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:
         """Sliding-window logits of a preprocessed ``(N, 1, X, Y, Z)`` batch."""
@@ -53,8 +83,36 @@ class Segmenter:
         # Plain tensor out: the caller decides which geometry the logits carry.
         return result.as_tensor() if isinstance(result, MetaTensor) else torch.as_tensor(result)
 
+    def plan(self, volume: Volume) -> WorkPlan:
+        """Every grid, the windows and the memory ``segment(volume)`` needs, from its header."""
+        return plan_volume_segmentation(
+            volume.shape,
+            volume.affine,
+            orientation=self.prep.orientation,
+            target_spacing=self.prep.target_spacing,
+            patch_size=self.prep.patch_size,
+            overlap=self.inference.overlap,
+            sw_batch_size=self.inference.sw_batch_size,
+            classes=self.classes,
+            input_dtype=volume.array.dtype,
+            backend="monai",
+        )
+
+    def check(self, volume: Volume) -> None:
+        """Refuse a volume whose segmentation would exceed ``limits``; allocates nothing.
+
+        Raises:
+            WorkLimitError: A grid, the windows or the memory exceed their limit.
+        """
+        check_work(self.plan(volume), self.limits)
+
     def segment(self, volume: Volume) -> np.ndarray:
-        """Label map (uint8) with the shape of ``volume.array``."""
+        """Label map (uint8) with the shape of ``volume.array``.
+
+        Raises:
+            WorkLimitError: The volume's plan exceeds ``limits`` (checked before any work).
+        """
+        self.check(volume)
         processed = self.transforms({IMAGE: volume_to_metatensor(volume)})[IMAGE]
         logits = self.logits(processed.unsqueeze(0))[0]
         on_model_grid = MetaTensor(logits.cpu(), affine=processed.affine)

@@ -2,7 +2,9 @@
 
 Serving must see exactly what training saw, so the geometry (orientation, spacing) and
 the intensity window are built here from one config section and nowhere else (the ONNX
-server reproduces them in numpy: ``medai.segmentation.onnx_segmenter``).
+server reproduces them in numpy: ``medai.segmentation.onnx_segmenter``). A case whose
+header declares a geometry that respacing would blow up is refused when it is loaded,
+naming its file, before ``Spacingd`` allocates the grid (``medai.inference.budget``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from monai.transforms import (
     SpatialPadd,
 )
 
+from medai.config.sections import WorkLimits
+from medai.inference import WorkLimitError, WorkPlan, check_work, plan_volume_segmentation
 from medai.io import MedicalImageError, Volume, read_nifti
 from medai.segmentation.settings import PreprocessingSettings, TrainSettings
 
@@ -48,15 +52,30 @@ class LoadCased(MapTransform):
     broken; here every problem names the file.
     """
 
-    def __init__(self, allowed_labels: Sequence[int]) -> None:
-        """Remember which label values the dataset declares."""
+    def __init__(
+        self,
+        allowed_labels: Sequence[int],
+        prep: PreprocessingSettings | None = None,
+        limits: WorkLimits | None = None,
+    ) -> None:
+        """Remember which label values the dataset declares, and the grids it may produce.
+
+        Args:
+            allowed_labels: The label values of ``dataset.json``.
+            prep: The geometry the chain resamples to; None checks no grid.
+            limits: The largest grid a step may produce; None: the defaults.
+        """
         super().__init__(keys=[IMAGE, LABEL], allow_missing_keys=True)
         self.allowed_labels = np.asarray(sorted(allowed_labels))
+        self.prep = prep
+        self.limits = limits or WorkLimits()
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         """Replace the ``image`` (and ``label``) paths by MetaTensors."""
         out = dict(data)
-        image = read_nifti(Path(out[IMAGE]))
+        image_path = Path(out[IMAGE])
+        image = read_nifti(image_path)
+        self._check_grids(image_path, image)
         out[IMAGE] = volume_to_metatensor(image)
         if LABEL in out:
             label_path = Path(out[LABEL])
@@ -64,6 +83,26 @@ class LoadCased(MapTransform):
             self._check_label(label_path, image, label)
             out[LABEL] = volume_to_metatensor(label)
         return out
+
+    def _check_grids(self, path: Path, image: Volume) -> None:
+        """Refuse a case whose reoriented, respaced or padded grid exceeds the limit."""
+        if self.prep is None:
+            return
+        plan = plan_volume_segmentation(
+            image.shape,
+            image.affine,
+            orientation=self.prep.orientation,
+            target_spacing=self.prep.target_spacing,
+            patch_size=self.prep.patch_size,
+            overlap=0.0,
+            sw_batch_size=1,
+            classes=1,
+            backend="monai",
+        )
+        try:
+            check_work(WorkPlan(plan.grids, None, ()), self.limits)
+        except WorkLimitError as exc:
+            raise exc.for_path(path) from None
 
     def _check_label(self, path: Path, image: Volume, label: Volume) -> None:
         if label.shape != image.shape:
@@ -113,7 +152,7 @@ def training_transforms(
     keys = [IMAGE, LABEL]
     return Compose(
         [
-            LoadCased(allowed_labels),
+            LoadCased(allowed_labels, prep),
             *geometry_and_intensity(prep, keys),
             SpatialPadd(keys=keys, spatial_size=prep.patch_size),
             RandCropByPosNegLabeld(
@@ -135,7 +174,7 @@ def training_transforms(
 def validation_transforms(prep: PreprocessingSettings, allowed_labels: Sequence[int]) -> Compose:
     """Whole volumes, normalised like training, for sliding-window validation."""
     keys = [IMAGE, LABEL]
-    return Compose([LoadCased(allowed_labels), *geometry_and_intensity(prep, keys)])
+    return Compose([LoadCased(allowed_labels, prep), *geometry_and_intensity(prep, keys)])
 
 
 def inference_transforms(prep: PreprocessingSettings) -> Compose:

@@ -2,7 +2,8 @@
 
 One loader per ``api.backend``: ``onnx`` runs the materialized ONNX graph on ONNX
 Runtime (no torch); ``torch`` loads the same registered version with PyTorch, for
-checking the export or for GPUs.
+checking the export or for GPUs. Either ``segment`` refuses a volume whose work exceeds
+``settings.limits`` (``WorkLimitError``) before allocating anything.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> Segmenta
 
     bundle = ModelBundle.load(model_dir)
     prep, inference = settings_from_card(bundle.card, settings)
-    segmenter = OnnxSegmenter(bundle.onnx_path, prep, inference)
+    segmenter = OnnxSegmenter(bundle.onnx_path, prep, inference, limits=settings.limits)
     return SegmentationServedModel(
         bundle.card, labels_of(bundle.card), segmenter.segment, settings.input.acceptance()
     )
@@ -90,7 +91,7 @@ def load_torch_model(
     return SegmentationServedModel(
         card,
         labels_of(card),
-        Segmenter(network, prep, inference).segment,
+        Segmenter(network, prep, inference, limits=settings.limits).segment,
         settings.input.acceptance(),
     )
 

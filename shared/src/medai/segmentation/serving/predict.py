@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
+import numpy as np
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from medai.inference.budget import WorkLimitError
+from medai.io import MedicalImageError, Volume
 from medai.segmentation.project import SegmentationProject
 from medai.segmentation.serving.model import SegmentationServedModel
 from medai.segmentation.serving.response import (
@@ -17,7 +20,7 @@ from medai.segmentation.serving.response import (
     summarize,
 )
 from medai.segmentation.serving.validation import volume_from_upload
-from medai.serving import ErrorResponse, ModelDep, SettingsDep
+from medai.serving import ApiError, ErrorResponse, ModelDep, SettingsDep
 
 FILE_HELP = (
     "One NIfTI file (.nii or .nii.gz), or a DICOM series: one .zip of its .dcm files, "
@@ -37,7 +40,7 @@ async def predict(
     """Segment the uploaded volume with the served model."""
     served = cast("SegmentationServedModel", model)  # create_app holds what load_model returned
     volume = await volume_from_upload(file, settings, served.accept)
-    mask = await run_in_threadpool(served.segment, volume)
+    mask = await run_in_threadpool(_segment, served, volume)
     if response_format == "json":
         return summarize(mask, volume, served.labels, served.card.name, served.card.version)
     body = await run_in_threadpool(nifti_gz_bytes, mask, volume.affine)
@@ -50,6 +53,23 @@ async def predict(
             "X-Model-Version": served.card.version,
         },
     )
+
+
+def _segment(served: SegmentationServedModel, volume: Volume) -> np.ndarray:
+    """The mask, or the 4xx that says why the volume cannot be segmented.
+
+    The segmenter plans the work from the header first: a refusal costs milliseconds.
+
+    Raises:
+        ApiError: 413 ``work_limit_exceeded`` naming the limit and the figures, or 422
+            ``invalid_geometry`` for an affine that places no volume in space.
+    """
+    try:
+        return served.segment(volume)
+    except WorkLimitError as exc:
+        raise ApiError(413, "work_limit_exceeded", exc.reason) from None
+    except MedicalImageError as exc:
+        raise ApiError(422, "invalid_geometry", exc.reason) from None
 
 
 def predict_router(project: SegmentationProject[Any]) -> APIRouter:
@@ -68,6 +88,12 @@ def predict_router(project: SegmentationProject[Any]) -> APIRouter:
                 "content": {
                     NIFTI_GZ_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}
                 },
+            },
+            413: {
+                "model": ErrorResponse,
+                "description": "The body or the volume is over a limit, or segmenting it would "
+                "be (`work_limit_exceeded`: a resampled grid, the sliding windows or the "
+                "working memory; the message names the limit).",
             },
             415: {"model": ErrorResponse, "description": "Not NIfTI, DICOM or a zip of DICOM."},
             422: {"model": ErrorResponse, "description": "Unreadable image, wrong dimensions."},
