@@ -18,7 +18,8 @@ import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 from PIL import Image
 
-from medai.classification.preprocessing import resize_image, to_model_batch
+from medai.classification.preprocessing import check_radiograph, resize_image, to_model_batch
+from medai.config.sections import WorkLimits
 
 FloatArray = NDArray[np.float32]
 
@@ -85,6 +86,7 @@ class OnnxClassifier:
         *,
         intra_op_threads: int | None = None,
         standardize: bool = False,
+        limits: WorkLimits | None = None,
     ) -> None:
         """Load the network once and check it fits ``image_size`` and ``labels``.
 
@@ -96,6 +98,8 @@ class OnnxClassifier:
             intra_op_threads: Threads per operator; None lets ONNX Runtime choose (all
                 cores), a server running several workers should divide them.
             standardize: Whether the network was trained on per-image standardised input.
+            limits: The work one radiograph may cause (``settings.limits``); None: the
+                defaults.
 
         Raises:
             ValueError: If the file's inputs, outputs or fixed sizes disagree with
@@ -113,6 +117,7 @@ class OnnxClassifier:
         self.image_size = image_size
         self.labels = tuple(labels)
         self.standardize = standardize
+        self.limits = limits or WorkLimits()
         self._check_signature(onnx_path)
 
     def _check_signature(self, onnx_path: Path) -> None:
@@ -149,6 +154,7 @@ class OnnxClassifier:
 
         Raises:
             ValueError: If ``pixels`` is not a finite 2D image in ``[0, 1]``.
+            WorkLimitError: Classifying it would exceed ``limits``.
         """
         return self.predict_batch([pixels])[0]
 
@@ -159,7 +165,17 @@ class OnnxClassifier:
 
         Raises:
             ValueError: If ``images`` is empty or one is not a finite 2D image in ``[0, 1]``.
+            WorkLimitError: Classifying one of them would exceed ``limits`` (checked from
+                its shape before anything is resized).
         """
+        for pixels in images:
+            check_radiograph(
+                np.asarray(pixels),
+                self.image_size,
+                len(self.labels),
+                self.limits,
+                channels=self._channels,
+            )
         batch = to_model_batch(images, self.image_size, standardize=self.standardize)
         if self._channels != 1:
             batch = np.repeat(batch, self._channels, axis=1)

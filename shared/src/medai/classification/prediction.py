@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from medai.classification.preprocessing import check_radiograph
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.serving.response import (
     HeatmapChoiceError,
@@ -22,6 +23,7 @@ from medai.classification.serving.response import (
     render_heatmaps,
 )
 from medai.config import ConfigError
+from medai.inference.budget import WorkLimitError
 from medai.io import MedicalImageError, read_radiograph
 
 OUTPUT_SUFFIX = ".json"
@@ -90,10 +92,12 @@ def predict_to_file(
         source: A PNG, JPEG or DICOM radiograph.
         output: The JSON file to write.
         heatmaps: Labels to draw, ``positive`` or ``all`` (none by default).
-        alias: Registry alias (default: champion, else challenger).
+        alias: Registry alias (see medai.tracking.model_choice).
 
     Raises:
-        MedicalImageError: the input cannot be used, or the output not written.
+        MedicalImageError: the input cannot be used, or the output not written;
+            ``WorkLimitError`` (naming ``source``) when classifying it would exceed
+            ``settings.limits``.
         ConfigError: a heatmap choice names no label of the model.
     """
     check_output_path(output)
@@ -101,6 +105,15 @@ def predict_to_file(
     from medai.classification.registry import load_registered_classifier  # noqa: PLC0415
 
     model = load_registered_classifier(project.binding, settings, alias)
+    try:
+        check_radiograph(
+            radiograph.pixels,
+            model.preprocessing.image_size,
+            len(model.labels),
+            settings.limits,
+        )
+    except WorkLimitError as exc:
+        raise exc.for_path(source) from None
     result = model.classifier().predict(radiograph.pixels)
     positives = positive_findings(result.probabilities, model.thresholds)
     try:

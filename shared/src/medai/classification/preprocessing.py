@@ -8,17 +8,28 @@ The image is resized to a square without keeping its aspect ratio (chest radiogr
 close to square; stretching keeps every pixel and maps CAMs straight back onto the image).
 Pillow's bilinear filter widens with the reduction factor, so a 2000-pixel radiograph
 shrunk to 224 is anti-aliased rather than subsampled.
+
+Pillow resizes in two 1D passes through an intermediate image; done columns first, a
+524288 x 32 strip (within the reader's pixel limit) resized to 1024 passes through
+524288 x 1024 pixels (2 GB). ``resize_passes`` orders the passes so no intermediate is
+larger than both the input and the output, and ``plan_radiograph`` counts what one
+prediction holds, so a server refuses past ``limits`` before resizing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from medai.config.sections import WorkLimits
+from medai.inference.budget import Grid, Stage, WorkPlan, check_work
+
 FloatArray = NDArray[np.float32]
+Size2 = tuple[int, int]
 
 _IMAGE_RANK = 2
 _RANGE_SLACK = 1e-4
@@ -44,8 +55,132 @@ def resize_image(pixels: NDArray[np.floating] | NDArray[np.integer], size: int) 
     if array.ndim != _IMAGE_RANK or array.size == 0:
         raise ValueError(f"expected a 2D image (H, W), got an array of shape {array.shape}")
     image = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32))
-    resized = image.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.float32).copy()
+    passes = resize_passes(array.shape, size)
+    if len(passes) == 1 or not _ordered(array.shape, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    else:  # one axis per call: Pillow then runs exactly the pass asked for
+        for rows, columns in passes:
+            image = image.resize((columns, rows), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32).copy()
+
+
+def _ordered(shape: Sequence[int], size: int) -> bool:
+    """Whether the pass order matters: one order's intermediate exceeds input and output."""
+    rows, columns = (int(side) for side in shape)
+    largest = max(rows * columns, size * size)
+    return max(rows * size, size * columns) > largest
+
+
+def resize_passes(shape: Sequence[int], size: int) -> tuple[Size2, ...]:
+    """The ``(rows, columns)`` image each pass of ``resize_image`` produces; the last is the output.
+
+    A side already at ``size`` needs no pass. When either pass order keeps the
+    intermediate within the input's or the output's size, Pillow resizes in one call
+    (its order depends on its version) and the larger intermediate is listed; otherwise
+    the pass that shrinks the most runs first, one axis per call.
+
+    Args:
+        shape: ``(H, W)`` of the input.
+        size: Side of the square output.
+
+    Returns:
+        One or two ``(rows, columns)`` shapes.
+    """
+    rows, columns = (int(side) for side in shape)
+    if size in (rows, columns):
+        return ((size, size),)
+    columns_first, rows_first = (rows, size), (size, columns)
+    smaller, larger = sorted((columns_first, rows_first), key=lambda grid: grid[0] * grid[1])
+    return ((smaller if _ordered(shape, size) else larger), (size, size))
+
+
+_FLOAT32 = 4
+_FLOAT64 = 8
+_BOOL = 1
+# heatmap_overlay (onnx_classifier) holds about this many float64 values per CAM pixel at
+# its peak (15 measured): the greyscale, the scaled map, its weight, RGB colour and blend.
+_OVERLAY_FLOAT64_PER_PIXEL = 16
+
+
+def plan_radiograph(
+    shape: Sequence[int],
+    size: int,
+    classes: int,
+    *,
+    channels: int = 1,
+    input_dtype: np.dtype[Any] | type[np.generic] = np.float32,
+) -> WorkPlan:
+    """The grids and memory of classifying one radiograph and drawing one of its heatmaps.
+
+    Nothing is allocated. Stages: resizing (the float32 input, Pillow's copy, its
+    intermediate and the output), the network (its input and ``classes`` CAMs of
+    ``size x size``; the network's own activations depend on ``size`` only and are not
+    counted) and one heatmap overlay (rendered one label at a time).
+
+    Args:
+        shape: ``(H, W)`` of the radiograph.
+        size: The network's input side.
+        classes: Labels (one CAM each).
+        channels: Input channels the network takes (the image is repeated).
+        input_dtype: The radiograph array's type.
+
+    Returns:
+        The plan; ``check_work`` compares it with the limits.
+    """
+    rows, columns = (int(side) for side in shape)
+    pixels = rows * columns
+    itemsize = np.dtype(input_dtype).itemsize
+    held = ("radiograph", pixels * itemsize)
+    cast = ("radiograph in float32", 0 if np.dtype(input_dtype) == np.float32 else pixels * 4)
+    passes = resize_passes(shape, size)
+    grids = tuple(
+        Grid(f"resizing {rows} x {columns} to {size} x {size} (pass {index})", grid)
+        for index, grid in enumerate(passes, start=1)
+    )
+    out = size * size
+    largest_pass = max(r * c for r, c in passes)
+    resizing = (
+        held,
+        cast,
+        ("finite check", pixels * _BOOL),
+        ("Pillow's copy", pixels * _FLOAT32),
+        ("resize passes", (largest_pass + out) * _FLOAT32),
+        ("resized and standardised copies", 3 * out * _FLOAT32),
+    )
+    cams = ("class activation maps", classes * out * _FLOAT32)
+    stages = (
+        Stage("resizing", resizing),
+        Stage(
+            "running the network",
+            (held, ("network input", (channels + 1) * out * _FLOAT32), cams),
+        ),
+        Stage(
+            "drawing a heatmap",
+            (
+                held,
+                cams,
+                *resizing[3:],
+                ("overlay", out * _OVERLAY_FLOAT64_PER_PIXEL * _FLOAT64),
+            ),
+        ),
+    )
+    return WorkPlan(grids, None, stages)
+
+
+def check_radiograph(
+    pixels: NDArray[Any], size: int, classes: int, limits: WorkLimits, *, channels: int = 1
+) -> None:
+    """Refuse a radiograph whose classification would exceed ``limits``; allocates nothing.
+
+    An array that is not 2D is left to ``prepare_image``, whose error says so.
+
+    Raises:
+        WorkLimitError: A resize pass or the memory exceed their limit.
+    """
+    if pixels.ndim != _IMAGE_RANK:
+        return
+    plan = plan_radiograph(pixels.shape, size, classes, channels=channels, input_dtype=pixels.dtype)
+    check_work(plan, limits)
 
 
 def standardize_image(image: FloatArray) -> FloatArray:

@@ -3,7 +3,8 @@
 One loader per ``api.backend``: ``onnx`` runs the materialized ONNX graph on ONNX Runtime
 (no torch); ``torch`` loads the same registered version with PyTorch, for checking the
 export or for GPUs. Image size, label names and thresholds come from the model's card
-(what it was trained and registered with); the accepted radiographs from the config.
+(what it was trained and registered with); the accepted radiographs and the work limits
+(``limits``, checked before a radiograph is resized) from the config.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medai.classification.onnx_classifier import ClassifierOutput
+from medai.classification.preprocessing import check_radiograph
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.settings import (
     ClassificationSettings,
     PreprocessingSettings,
     preprocessing_of,
 )
+from medai.config.sections import WorkLimits
 from medai.io import RadiographLimits
 from medai.project import ProjectBinding
 from medai.serving import BundleError, ModelBundle, ModelCard
@@ -99,6 +102,7 @@ def load_onnx_model(model_dir: Path, settings: ClassificationSettings) -> Classi
             contents.preprocessing.image_size,
             contents.labels,
             standardize=contents.preprocessing.standardize,
+            limits=settings.limits,
         )
     except ValueError as exc:  # the graph does not fit the card
         raise BundleError(str(exc)) from None
@@ -127,9 +131,28 @@ def load_torch_model(
         contents.labels,
         standardize=contents.preprocessing.standardize,
     )
-    return ClassificationServedModel(
-        card, contents.labels, contents.thresholds, settings.radiograph.limits(), classifier.predict
+    predict = checked_predict(
+        classifier.predict,
+        contents.preprocessing.image_size,
+        len(contents.labels),
+        settings.limits,
     )
+    return ClassificationServedModel(
+        card, contents.labels, contents.thresholds, settings.radiograph.limits(), predict
+    )
+
+
+def checked_predict(predict: Predict, size: int, classes: int, limits: WorkLimits) -> Predict:
+    """``predict`` that first refuses a radiograph whose work would exceed ``limits``.
+
+    ``OnnxClassifier`` checks by itself; this wraps a classifier that does not.
+    """
+
+    def checked(pixels: NDArray[np.float32]) -> ClassifierOutput:
+        check_radiograph(pixels, size, classes, limits)
+        return predict(pixels)
+
+    return checked
 
 
 def model_loaders(

@@ -24,6 +24,7 @@ from medai.classification.serving.response import (
     render_heatmaps,
 )
 from medai.classification.serving.validation import ACCEPTED, radiograph_from_upload
+from medai.inference.budget import WorkLimitError
 from medai.serving import ApiError, ErrorResponse, ModelDep
 
 FILE_HELP = (
@@ -48,7 +49,10 @@ async def predict(
     """Classify the uploaded radiograph with the served model."""
     served = cast("ClassificationServedModel", model)  # create_app holds what load_model returned
     radiograph = await radiograph_from_upload(file, served.limits)
-    output = await run_in_threadpool(served.predict, radiograph.pixels)
+    try:
+        output = await run_in_threadpool(served.predict, radiograph.pixels)
+    except WorkLimitError as exc:
+        raise ApiError(413, "work_limit_exceeded", exc.reason) from None
     positives = positive_findings(output.probabilities, served.thresholds)
     try:
         wanted = heatmap_labels(heatmap or [], served.labels, positives)
@@ -78,7 +82,8 @@ def predict_router(project: ClassificationProject[Any]) -> APIRouter:
             200: {"description": "Probabilities per label, positive findings, heatmaps asked for."},
             413: {
                 "model": ErrorResponse,
-                "description": "The body or the image (rows x columns) is over the limit.",
+                "description": "The body or the image (rows x columns) is over the limit, "
+                "or classifying it would be (`work_limit_exceeded`, naming the limit).",
             },
             415: {"model": ErrorResponse, "description": "Not a PNG, JPEG or DICOM file."},
             422: {
