@@ -216,7 +216,7 @@ def evaluate(
     *,
     record: bool = True,
 ) -> ClassificationEvaluation:
-    """Evaluate the model behind ``alias`` (default champion, else challenger).
+    """Evaluate the model behind ``alias`` (see medai.tracking.model_choice).
 
     Writes the report locally and to a new MLflow run and, when ``record``, tags the
     model version ``eval.*`` (the deployment gate evaluates with ``record=False``: a

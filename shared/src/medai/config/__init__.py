@@ -19,6 +19,7 @@ from medai.config.sections import (
     ProjectSettings,
     Section,
     TrackingSettings,
+    WorkLimits,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ProjectSettings",
     "Section",
     "TrackingSettings",
+    "WorkLimits",
     "available_environments",
     "load_settings",
     "settings_as_dict",

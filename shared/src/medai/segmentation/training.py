@@ -90,7 +90,9 @@ class SegmentationTrainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=settings.train.epochs
         )
-        self.segmenter = Segmenter(network, settings.preprocessing, settings.inference, device)
+        self.segmenter = Segmenter(
+            network, settings.preprocessing, settings.inference, device, limits=settings.limits
+        )
 
     def train_step(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """One optimisation step; returns the detached loss (no host sync here)."""
@@ -142,12 +144,14 @@ def _build_loaders(
     val_items = [{IMAGE: str(c.image), LABEL: str(c.label)} for c in data.validation_cases()]
     train_ds = CacheDataset(
         train_items,
-        training_transforms(settings.preprocessing, settings.train, labels),
+        training_transforms(settings.preprocessing, settings.train, labels, settings.limits),
         cache_rate=settings.train.cache_rate,
         num_workers=None,
         progress=False,
     )
-    val_ds = Dataset(val_items, validation_transforms(settings.preprocessing, labels))
+    val_ds = Dataset(
+        val_items, validation_transforms(settings.preprocessing, labels, settings.limits)
+    )
     val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
     train_loader = DataLoader(
         train_ds,

@@ -146,13 +146,20 @@ def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> 
 
 
 def training_transforms(
-    prep: PreprocessingSettings, train: TrainSettings, allowed_labels: Sequence[int]
+    prep: PreprocessingSettings,
+    train: TrainSettings,
+    allowed_labels: Sequence[int],
+    limits: WorkLimits | None = None,
 ) -> Compose:
-    """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches."""
+    """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches.
+
+    ``limits`` (the project's ``limits`` section; None: the defaults) bounds the grid each
+    case resamples to, checked from its header before the case is resampled.
+    """
     keys = [IMAGE, LABEL]
     return Compose(
         [
-            LoadCased(allowed_labels, prep),
+            LoadCased(allowed_labels, prep, limits),
             *geometry_and_intensity(prep, keys),
             SpatialPadd(keys=keys, spatial_size=prep.patch_size),
             RandCropByPosNegLabeld(
@@ -171,10 +178,14 @@ def training_transforms(
     )
 
 
-def validation_transforms(prep: PreprocessingSettings, allowed_labels: Sequence[int]) -> Compose:
+def validation_transforms(
+    prep: PreprocessingSettings,
+    allowed_labels: Sequence[int],
+    limits: WorkLimits | None = None,
+) -> Compose:
     """Whole volumes, normalised like training, for sliding-window validation."""
     keys = [IMAGE, LABEL]
-    return Compose([LoadCased(allowed_labels, prep), *geometry_and_intensity(prep, keys)])
+    return Compose([LoadCased(allowed_labels, prep, limits), *geometry_and_intensity(prep, keys)])
 
 
 def inference_transforms(prep: PreprocessingSettings) -> Compose:
