@@ -339,3 +339,124 @@ def schemathesis_argv(
         "--request-timeout",
         "60",
     ]
+
+
+def read_until_closed(client: Any) -> str:  # noqa: ANN401 - a socket.socket
+    """Everything a server sends on ``client`` until it closes (head and body may be apart)."""
+    chunks = []
+    while chunk := client.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("latin-1")
+
+
+class ConnectionAbuseChecks:
+    """What every project's real server must do with unauthenticated and slow clients.
+
+    Subclass it as ``TestConnectionAbuse`` in a project's integration tests and provide the
+    fixture ``abused_server``: an object with ``url`` (``http://127.0.0.1:PORT``) and
+    ``api_key``, of a uvicorn started with ``--http medai.serving.launch.HTTP_PROTOCOL``
+    and header and body-idle deadlines of ``deadline_s`` seconds
+    (``MEDAI__API__HEADER_TIMEOUT_S``, ``MEDAI__API__BODY_IDLE_TIMEOUT_S``).
+    """
+
+    deadline_s: ClassVar[float] = 3.0
+    slack_s: ClassVar[float] = 7.0
+    """How much longer than the deadline a loaded CI machine may take to drop a client."""
+
+    @staticmethod
+    def _connect(server: Any) -> Any:  # noqa: ANN401 - the fixture's object; a socket
+        import socket  # noqa: PLC0415 - test support only
+
+        host, port = server.url.removeprefix("http://").split(":")
+        return socket.create_connection((host, int(port)), timeout=30)
+
+    @staticmethod
+    def _assert_serving(server: Any) -> None:  # noqa: ANN401 - the fixture's object
+        import httpx  # noqa: PLC0415 - a test dependency
+
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+
+    def _dropped_within_deadline(self, server: Any, sent: bytes) -> str:  # noqa: ANN401
+        started = time.perf_counter()
+        with self._connect(server) as client:
+            client.sendall(sent)
+            answer = read_until_closed(client)
+        waited = time.perf_counter() - started
+        assert waited < self.deadline_s + self.slack_s, f"held open {waited:.1f} s"
+        self._assert_serving(server)
+        return answer
+
+    def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """Headers announce 200 MB; the 401 comes back although not one body byte was sent."""
+        head = (
+            "POST /v1/predict HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {200 << 20}\r\n\r\n"
+        )
+        with self._connect(abused_server) as client:
+            client.sendall(head.encode())
+            answer = read_until_closed(client)
+        assert answer.startswith("HTTP/1.1 401"), answer[:200]
+        assert '"code":"unauthorized"' in answer.replace(" ", "")
+        self._assert_serving(abused_server)
+
+    def test_a_malformed_body_without_a_key_is_401_not_400(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """Nothing of the body is parsed before the key is checked."""
+        import httpx  # noqa: PLC0415 - a test dependency
+
+        response = httpx.post(
+            f"{abused_server.url}/v1/predict",
+            content=b"--x\r\nnot a form",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+            timeout=10,
+        )
+        assert response.status_code == 401, response.text
+
+    def test_a_client_that_stops_mid_head_is_dropped_with_408(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """Slowloris: half a request head, then silence."""
+        answer = self._dropped_within_deadline(
+            abused_server, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n"
+        )
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+
+    def test_a_client_that_sends_nothing_is_dropped(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """An open socket that never speaks is closed silently within the deadline."""
+        assert self._dropped_within_deadline(abused_server, b"") == ""
+
+    def test_a_body_that_stops_gets_408_within_the_deadline(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """Authenticated, then the body stalls after its first bytes."""
+        head = (
+            "POST /v1/predict HTTP/1.1\r\nHost: x\r\n"
+            f"X-API-Key: {abused_server.api_key}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+            "Content-Length: 100000\r\n\r\n--x\r\n"
+        )
+        answer = self._dropped_within_deadline(abused_server, head.encode())
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+        assert '"request_timeout"' in answer
+
+    def test_head_health_answers_like_get(
+        self,
+        abused_server: Any,  # noqa: ANN401 - the project's fixture
+    ) -> None:
+        """Probes that send HEAD (load balancers) get 200 with no body."""
+        import httpx  # noqa: PLC0415 - a test dependency
+
+        response = httpx.head(f"{abused_server.url}/health", timeout=5)
+        assert response.status_code == 200
+        assert response.content == b""
