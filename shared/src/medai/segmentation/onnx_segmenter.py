@@ -25,10 +25,7 @@ from numpy.typing import NDArray
 
 from medai.config.sections import WorkLimits
 from medai.inference import (
-    WorkPlan,
-    check_work,
     hu_window,
-    plan_volume_segmentation,
     reorient_to,
     resample_to_grid,
     resample_to_spacing,
@@ -36,6 +33,7 @@ from medai.inference import (
 )
 from medai.io import Volume
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
+from medai.segmentation.work_plan import PlannedSegmentation
 
 FloatArray = NDArray[np.float32]
 _INPUT_RANK = 5
@@ -54,12 +52,14 @@ class ModelInput:
     affine: NDArray[np.float64]
 
 
-class OnnxSegmenter:
+class OnnxSegmenter(PlannedSegmentation):
     """Turns a volume into a label map with an ONNX network on ONNX Runtime (CPU).
 
     The network runs in the training geometry; its logits are resampled back so the mask
     overlays the input voxel for voxel and can be saved with the input's affine.
     """
+
+    backend = "numpy"
 
     def __init__(
         self,
@@ -119,29 +119,6 @@ class OnnxSegmenter:
         batch = np.ascontiguousarray(windows, dtype=np.float32)
         (logits,) = self.session.run([self.output_name], {self.input_name: batch})
         return np.asarray(logits, dtype=np.float32)
-
-    def plan(self, volume: Volume) -> WorkPlan:
-        """Every grid, the windows and the memory ``segment(volume)`` needs, from its header."""
-        return plan_volume_segmentation(
-            volume.shape,
-            volume.affine,
-            orientation=self.prep.orientation,
-            target_spacing=self.prep.target_spacing,
-            patch_size=self.prep.patch_size,
-            overlap=self.inference.overlap,
-            sw_batch_size=self.inference.sw_batch_size,
-            classes=self.classes,
-            input_dtype=volume.array.dtype,
-            backend="numpy",
-        )
-
-    def check(self, volume: Volume) -> None:
-        """Refuse a volume whose segmentation would exceed ``limits``; allocates nothing.
-
-        Raises:
-            WorkLimitError: A grid, the windows or the memory exceed their limit.
-        """
-        check_work(self.plan(volume), self.limits)
 
     def preprocess(self, volume: Volume) -> ModelInput:
         """Reorient, respace (linear) and window exactly as the MONAI training chain does."""

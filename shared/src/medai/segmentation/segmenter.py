@@ -15,10 +15,10 @@ from monai.inferers import sliding_window_inference
 from monai.transforms import SpatialResample
 
 from medai.config.sections import WorkLimits
-from medai.inference import WorkPlan, check_work, plan_volume_segmentation
 from medai.io import Volume
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.segmentation.transforms import IMAGE, inference_transforms, volume_to_metatensor
+from medai.segmentation.work_plan import PlannedSegmentation
 
 DEFAULT_CLASSES = 2
 """Classes assumed for a network that does not say (background and one structure)."""
@@ -33,13 +33,15 @@ def classes_of(network: torch.nn.Module) -> int:
     return DEFAULT_CLASSES
 
 
-class Segmenter:
+class Segmenter(PlannedSegmentation):
     """Turns a volume into a label map with a trained network.
 
     The network runs in the training geometry (orientation, spacing); its logits are
     resampled back to the input's grid, so the mask overlays the input voxel for voxel
     and can be saved with the input's affine.
     """
+
+    backend = "monai"
 
     def __init__(
         self,
@@ -82,29 +84,6 @@ class Segmenter:
             )
         # Plain tensor out: the caller decides which geometry the logits carry.
         return result.as_tensor() if isinstance(result, MetaTensor) else torch.as_tensor(result)
-
-    def plan(self, volume: Volume) -> WorkPlan:
-        """Every grid, the windows and the memory ``segment(volume)`` needs, from its header."""
-        return plan_volume_segmentation(
-            volume.shape,
-            volume.affine,
-            orientation=self.prep.orientation,
-            target_spacing=self.prep.target_spacing,
-            patch_size=self.prep.patch_size,
-            overlap=self.inference.overlap,
-            sw_batch_size=self.inference.sw_batch_size,
-            classes=self.classes,
-            input_dtype=volume.array.dtype,
-            backend="monai",
-        )
-
-    def check(self, volume: Volume) -> None:
-        """Refuse a volume whose segmentation would exceed ``limits``; allocates nothing.
-
-        Raises:
-            WorkLimitError: A grid, the windows or the memory exceed their limit.
-        """
-        check_work(self.plan(volume), self.limits)
 
     def segment(self, volume: Volume) -> np.ndarray:
         """Label map (uint8) with the shape of ``volume.array``.
