@@ -70,6 +70,8 @@ def test_hostile_volume_is_a_4xx_that_costs_the_server_little(running_server, pe
         timeout=60,
     )
     growth = peak_memory.growth_mb()
+    # One line per member (shown with -s): the figures of the hostile-input report.
+    sys.stdout.write(f"hostile {case.name}: {response.status_code} +{growth:.1f} MB\n")
     _assert_refused(response, case)
     assert growth < MAX_GROWTH_MB, f"{case.name}: the server grew by {growth:.0f} MB"
     _assert_serving(running_server)
