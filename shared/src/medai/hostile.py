@@ -27,7 +27,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 
 __all__ = [
@@ -38,6 +41,8 @@ __all__ = [
     "degenerate_radiographs",
     "huge_grid_niftis",
     "nifti_bytes",
+    "put_raw",
+    "raw_nifti",
     "unaccepted_dicom_series",
     "unaccepted_radiographs",
     "write_series",
@@ -136,6 +141,62 @@ def nifti_bytes(
     buffer.write(data.astype("<f4").tobytes(order="F"))
     raw = buffer.getvalue()
     return gzip.compress(raw, mtime=0) if compress else raw
+
+
+def raw_nifti(
+    *,
+    shape: tuple[int, int, int] = (_EDGE, _EDGE, _EDGE),
+    affine: np.ndarray | None = None,
+    voxels: np.ndarray | None = None,
+    compress: bool = False,
+    **fields: object,
+) -> bytes:
+    """A NIfTI-1 of int16 voxels whose header ``fields`` are written raw, exactly as given.
+
+    Unlike ``nifti_bytes`` (a float image whose transforms are set through nibabel first),
+    this starts from a bare header: what a test of one field's parsing needs.
+
+    Args:
+        shape: Voxels per axis.
+        affine: Written to qform and sform (code 1) before ``fields``; default 1.5 mm.
+        voxels: The voxel values (default ones), written in NIfTI's Fortran order.
+        compress: gzip the result.
+        **fields: Raw header fields (``pixdim=[...]``, ``srow_x=[...]``, ``sform_code=0``).
+
+    Returns:
+        The file's bytes.
+    """
+    header = nib.Nifti1Header()  # type: ignore[no-untyped-call]
+    header.set_data_shape(shape)  # type: ignore[no-untyped-call]
+    header.set_data_dtype(np.int16)  # type: ignore[no-untyped-call]
+    transform = np.diag([1.5, 1.5, 1.5, 1.0]) if affine is None else affine
+    header.set_qform(transform, code=1)  # type: ignore[no-untyped-call]
+    header.set_sform(transform, code=1)  # type: ignore[no-untyped-call]
+    header["vox_offset"] = _VOX_OFFSET
+    for key, value in fields.items():
+        header[key] = value
+    values = np.ones(int(np.prod(shape)), np.int16) if voxels is None else voxels
+    data = np.asarray(values).astype(header.get_data_dtype()).tobytes(order="F")  # type: ignore[no-untyped-call]
+    raw = header.binaryblock + b"\0" * (_VOX_OFFSET - len(header.binaryblock)) + data
+    return gzip.compress(raw, mtime=0) if compress else raw
+
+
+def put_raw(dataset: Dataset, keyword: str, text: str) -> None:
+    """Store ``text`` as the element's bytes, as a hostile writer would: no validation.
+
+    pydicom validates (and warns about) values set as attributes; a raw element holds
+    whatever bytes a sender wrote, which is what a reader must survive.
+    """
+    number = tag_for_keyword(keyword)
+    if number is None:
+        raise ValueError(f"{keyword!r} is not a DICOM keyword")
+    tag = Tag(number)
+    data = text.encode("latin-1")
+    if len(data) % 2:
+        data += b" "  # DICOM values have even length, padded with a space
+    dataset[tag] = RawDataElement(
+        tag, dictionary_VR(tag), len(data), data, 0, is_implicit_VR=False, is_little_endian=True
+    )
 
 
 def _sform(*columns: tuple[float, float, float]) -> np.ndarray:

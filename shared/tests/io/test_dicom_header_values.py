@@ -10,11 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
 
+from medai.hostile import put_raw
 from medai.io import (
     InvalidGeometryError,
     InvalidHeaderValueError,
@@ -27,17 +25,6 @@ SECRETS = ("Doe^Jane", "SECRET-ID-123")
 EDGE = 8
 SPACING_RULE = "positive finite numbers (mm) between 0.0001 and 1e+32"
 SLOPE_RULE = "expected a finite non-zero number with 1e-09 <= |value| <= 1e+06"
-
-
-def put_raw(dataset: Dataset, keyword: str, text: str) -> None:
-    """Store ``text`` as the element's bytes, as a hostile writer would: no validation."""
-    tag = Tag(tag_for_keyword(keyword))
-    data = text.encode("latin-1")
-    if len(data) % 2:
-        data += b" "
-    dataset[tag] = RawDataElement(
-        tag, dictionary_VR(tag), len(data), data, 0, is_implicit_VR=False, is_little_endian=True
-    )
 
 
 def small_slice(z: float, **raw: str) -> Dataset:

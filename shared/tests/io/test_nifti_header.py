@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from medai.hostile import raw_nifti
 from medai.io import InvalidGeometryError, InvalidHeaderValueError, MedicalImageError, read_nifti
 from medai.io.nifti import nifti_image_to_volume
 from medai.io.nifti_header import check_header_bytes, header_of_bytes
@@ -22,16 +23,8 @@ SPACING_RULE = "three positive finite numbers (mm) between 0.0001 and 1e+32"
 
 def nifti_bytes(**fields) -> bytes:
     """An 8^3 NIfTI-1 whose header fields are written raw, exactly as given."""
-    header = nib.Nifti1Header()
-    header.set_data_shape(SHAPE)
-    header.set_data_dtype(np.int16)
-    header.set_qform(AFFINE, code=1)
-    header.set_sform(AFFINE, code=1)
-    header["vox_offset"] = 352
-    for key, value in fields.items():
-        header[key] = value
-    voxels = np.arange(np.prod(SHAPE), dtype=np.int16).astype(header.get_data_dtype())
-    return header.binaryblock + b"\0" * 4 + voxels.tobytes(order="F")
+    voxels = np.arange(np.prod(SHAPE), dtype=np.int16)
+    return raw_nifti(shape=SHAPE, affine=AFFINE, voxels=voxels, **fields)
 
 
 def _read(tmp_path, data: bytes, name="scan.nii.gz"):

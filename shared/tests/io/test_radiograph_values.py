@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.tag import Tag
 from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
+from medai.hostile import put_raw
 from medai.io import (
     InvalidGeometryError,
     InvalidHeaderValueError,
@@ -27,17 +25,6 @@ SLOPE_RULE = "expected a finite non-zero number with 1e-09 <= |value| <= 1e+06"
 WINDOW_RULE = (
     "expected a finite centre with |value| <= 1e+12 and a width between 1 and 1e+12 (LINEAR)"
 )
-
-
-def put_raw(dataset: Dataset, keyword: str, text: str) -> None:
-    """Store ``text`` as the element's bytes, as a hostile writer would: no validation."""
-    tag = Tag(tag_for_keyword(keyword))
-    data = text.encode("latin-1")
-    if len(data) % 2:
-        data += b" "
-    dataset[tag] = RawDataElement(
-        tag, dictionary_VR(tag), len(data), data, 0, is_implicit_VR=False, is_little_endian=True
-    )
 
 
 def voi_lut(entries: int, first: int, bits: int, data: list[int]) -> Dataset:

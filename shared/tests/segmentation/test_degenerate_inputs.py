@@ -7,18 +7,14 @@ raises the reader's error: never a 500, a traceback or a NaN volume.
 
 from __future__ import annotations
 
-import gzip
 import io
 
-import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import Tag
 
+from medai.hostile import put_raw, raw_nifti
 from medai.io import InvalidGeometryError, InvalidHeaderValueError, write_nifti
 from medai.segmentation.cli import project_commands
 from medai.segmentation.serving.model import SegmentationServedModel, labels_of
@@ -31,23 +27,8 @@ CARD = ModelCard(name="sphere-seg", version="4", extra={"labels": {"0": "backgro
 PHI = "Doe^Jane"
 
 
-def nifti_bytes(**fields) -> bytes:
-    """A gzipped 8^3 NIfTI-1 whose header fields are written raw, as a hostile client sends."""
-    header = nib.Nifti1Header()
-    header.set_data_shape((8, 8, 8))
-    header.set_data_dtype(np.int16)
-    affine = np.diag([1.5, 1.5, 1.5, 1.0])
-    header.set_qform(affine, code=1)
-    header.set_sform(affine, code=1)
-    header["vox_offset"] = 352
-    for key, value in fields.items():
-        header[key] = value
-    voxels = np.ones(512, np.int16).astype(header.get_data_dtype()).tobytes()
-    return gzip.compress(header.binaryblock + b"\0" * 4 + voxels)
-
-
-SFORM_NAN = nifti_bytes(srow_x=[np.nan, 0, 0, 0])
-PIXDIM_ZERO = nifti_bytes(sform_code=0, pixdim=[1, 0.0, 1.5, 1.5, 1, 1, 1, 1])
+SFORM_NAN = raw_nifti(compress=True, srow_x=[np.nan, 0, 0, 0])
+PIXDIM_ZERO = raw_nifti(compress=True, sform_code=0, pixdim=[1, 0.0, 1.5, 1.5, 1, 1, 1, 1])
 
 
 def dicom_slice(z: float, **raw: str) -> bytes:
@@ -60,11 +41,7 @@ def dicom_slice(z: float, **raw: str) -> bytes:
     dataset.ImagePositionPatient = [0, 0, z]
     dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     for keyword, text in raw.items():
-        tag = Tag(tag_for_keyword(keyword))
-        data = text.encode() + (b" " if len(text) % 2 else b"")
-        dataset[tag] = RawDataElement(
-            tag, dictionary_VR(tag), len(data), data, 0, is_implicit_VR=False, is_little_endian=True
-        )
+        put_raw(dataset, keyword, text)
     buffer = io.BytesIO()
     dataset.save_as(buffer)
     return buffer.getvalue()
@@ -187,7 +164,7 @@ def test_dataset_loading_refuses_a_degenerate_image_naming_the_file(tmp_path):
 
 def test_dataset_loading_refuses_an_infinite_scl_slope(tmp_path):
     image = tmp_path / "case_1.nii.gz"
-    image.write_bytes(nifti_bytes(scl_slope=np.inf))
+    image.write_bytes(raw_nifti(compress=True, scl_slope=np.inf))
 
     with pytest.raises(InvalidHeaderValueError, match=r"scl_slope is inf"):
         LoadCased([0, 1])({IMAGE: str(image)})
@@ -195,5 +172,5 @@ def test_dataset_loading_refuses_an_infinite_scl_slope(tmp_path):
 
 def test_the_same_file_with_a_sound_header_is_segmented(client):
     """The control: the refusals above come from the bad value, not from the builder."""
-    response = client.post("/v1/predict", files={"file": ("scan.nii.gz", nifti_bytes())})
+    response = client.post("/v1/predict", files={"file": ("scan.nii.gz", raw_nifti(compress=True))})
     assert response.status_code == 200, response.text

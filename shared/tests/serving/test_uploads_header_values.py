@@ -4,22 +4,18 @@ The NIfTI header is checked from the upload's own bytes, before nibabel parses i
 repairs a zero or negative pixdim quietly, so checking the image it builds would miss them.
 """
 
-import gzip
 import io
 import math
 import zipfile
 
-import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import Tag
 
+from medai.hostile import put_raw, raw_nifti
 from medai.serving.uploads import UploadError, UploadLimits, UploadPart, read_volume_upload
 
 LIMITS = UploadLimits(max_bytes=8 << 20, max_voxels=1 << 20)
@@ -27,17 +23,7 @@ SPACING_RULE = "positive finite numbers (mm) between 0.0001 and 1e+32"
 
 
 def nifti_bytes(*, gz: bool = True, **fields) -> bytes:
-    header = nib.Nifti1Header()
-    header.set_data_shape((8, 8, 8))
-    header.set_data_dtype(np.int16)
-    affine = np.diag([1.5, 1.5, 1.5, 1.0])
-    header.set_qform(affine, code=1)
-    header.set_sform(affine, code=1)
-    header["vox_offset"] = 352
-    for key, value in fields.items():
-        header[key] = value
-    data = header.binaryblock + b"\0" * 4 + np.ones(512, np.int16).tobytes()
-    return gzip.compress(data) if gz else data
+    return raw_nifti(compress=gz, **fields)
 
 
 def dicom_slice(z: float, **raw: str) -> bytes:
@@ -48,11 +34,7 @@ def dicom_slice(z: float, **raw: str) -> bytes:
     dataset.ImagePositionPatient = [0, 0, z]
     dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     for keyword, text in raw.items():
-        tag = Tag(tag_for_keyword(keyword))
-        data = text.encode() + (b" " if len(text) % 2 else b"")
-        dataset[tag] = RawDataElement(
-            tag, dictionary_VR(tag), len(data), data, 0, is_implicit_VR=False, is_little_endian=True
-        )
+        put_raw(dataset, keyword, text)
     buffer = io.BytesIO()
     dataset.save_as(buffer)
     return buffer.getvalue()

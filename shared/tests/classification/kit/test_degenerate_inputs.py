@@ -12,15 +12,13 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import Tag
 
 from medai.classification.cli import project_commands
 from medai.classification.data import RadiographItem
 from medai.classification.onnx_classifier import ClassifierOutput
 from medai.classification.serving.model import ClassificationServedModel
 from medai.classification.serving.predict import predict_router
+from medai.hostile import put_raw
 from medai.io import InvalidGeometryError, InvalidHeaderValueError, RadiographLimits
 from medai.serving import ModelCard, ServingSettings, create_app
 
@@ -40,17 +38,7 @@ def with_raw(data: bytes, **raw: str) -> bytes:
     """The DICOM file with header values stored as given, unvalidated, as a hostile sender."""
     dataset = pydicom.dcmread(io.BytesIO(data))
     for keyword, text in raw.items():
-        tag = Tag(tag_for_keyword(keyword))
-        value = text.encode() + (b" " if len(text) % 2 else b"")
-        dataset[tag] = RawDataElement(
-            tag,
-            dictionary_VR(tag),
-            len(value),
-            value,
-            0,
-            is_implicit_VR=False,
-            is_little_endian=True,
-        )
+        put_raw(dataset, keyword, text)
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
