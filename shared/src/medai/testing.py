@@ -460,3 +460,39 @@ class ConnectionAbuseChecks:
         response = httpx.head(f"{abused_server.url}/health", timeout=5)
         assert response.status_code == 200
         assert response.content == b""
+
+
+def assert_hostile_refused(response: Any, attribute: str | None) -> None:  # noqa: ANN401 - httpx
+    """A server's answer to a ``medai.hostile`` member: a 4xx in the one error schema.
+
+    One line, no planted PHI, and the broken attribute named when the member says which.
+    """
+    from medai.hostile import PLANTED_PHI  # noqa: PLC0415 - pydicom and nibabel: tests only
+
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["status"] == response.status_code
+    assert error["message"]
+    assert "\n" not in error["message"]
+    assert not any(secret in response.text for secret in PLANTED_PHI)
+    if attribute is not None:
+        assert attribute in error["message"], error["message"]
+
+
+def assert_hostile_refused_in_one_line(status: int, err: str, attribute: str | None) -> None:
+    """A command's answer to a ``medai.hostile`` member: exit 2 and one ``error:`` line.
+
+    Before it may stand only the development fallback's warning of which version would
+    have answered; the error names the attribute when the member says which.
+    """
+    from medai.hostile import PLANTED_PHI  # noqa: PLC0415 - pydicom and nibabel: tests only
+
+    assert status == 2, err
+    *warnings, last = err.splitlines()
+    assert last.startswith("error: "), err
+    assert all(line.startswith("WARNING: no champion") for line in warnings), err
+    if attribute is not None:
+        assert attribute in err
+    assert not any(secret in err for secret in PLANTED_PHI)

@@ -16,7 +16,13 @@ import pytest
 
 from ct_seg.cli import predict_main
 from medai import hostile
-from medai.testing import ConnectionAbuseChecks, PeakMemory, schemathesis_argv
+from medai.testing import (
+    ConnectionAbuseChecks,
+    PeakMemory,
+    assert_hostile_refused,
+    assert_hostile_refused_in_one_line,
+    schemathesis_argv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +37,6 @@ MAX_GROWTH_MB = 300.0
 
 def _ids(cases):
     return [case.name for case in cases]
-
-
-def _assert_refused(response: httpx.Response, case) -> dict:
-    assert 400 <= response.status_code < 500, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["status"] == response.status_code
-    assert error["message"]
-    assert "\n" not in error["message"]
-    assert not any(secret in response.text for secret in hostile.PLANTED_PHI)
-    if case.attribute is not None:
-        assert case.attribute in error["message"], error["message"]
-    return error
 
 
 def _assert_serving(server) -> None:
@@ -72,7 +64,7 @@ def test_hostile_volume_is_a_4xx_that_costs_the_server_little(running_server, pe
     growth = peak_memory.growth_mb()
     # One line per member (shown with -s): the figures of the hostile-input report.
     sys.stdout.write(f"hostile {case.name}: {response.status_code} +{growth:.1f} MB\n")
-    _assert_refused(response, case)
+    assert_hostile_refused(response, case.attribute)
     assert growth < MAX_GROWTH_MB, f"{case.name}: the server grew by {growth:.0f} MB"
     _assert_serving(running_server)
     assert not any(secret in running_server.log_text() for secret in hostile.PLANTED_PHI)
@@ -96,14 +88,7 @@ def test_invoke_predict_refuses_in_one_line_and_writes_nothing(
     overrides = [arg for item in trained_model.overrides for arg in ("--set", item)]
     status = predict_main([str(source), str(output), *overrides])
     err = capsys.readouterr().err
-    assert status == 2, err
-    *warnings, last = err.splitlines()
-    assert last.startswith("error: "), err
-    # Before it: at most the development fallback's warning of which version would answer.
-    assert all(line.startswith("WARNING: no champion") for line in warnings), err
-    if case.attribute is not None:
-        assert case.attribute in err
-    assert not any(secret in err for secret in hostile.PLANTED_PHI)
+    assert_hostile_refused_in_one_line(status, err, case.attribute)
     assert not output.exists()
     assert not list((tmp_path / "out").glob(".partial-*")) if output.parent.exists() else True
 
