@@ -1,0 +1,1 @@
+"""Middleware of the brain-mri server; all of it is shared (``medai.serving``)."""

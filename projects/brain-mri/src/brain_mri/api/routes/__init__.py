@@ -1,0 +1,1 @@
+"""Routes of the brain-mri server: shared operations routes, its prediction."""

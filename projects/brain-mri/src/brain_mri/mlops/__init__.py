@@ -1,0 +1,1 @@
+"""MLflow tracking, registry and deployment of brain-mri (the shared library's)."""

@@ -1,0 +1,1 @@
+"""Networks of brain-mri (code only; trained weights live in MLflow, not git)."""

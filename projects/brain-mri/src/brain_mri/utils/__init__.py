@@ -1,0 +1,1 @@
+"""Preprocessing, metrics, figures and measures of brain-mri, from the shared kit."""

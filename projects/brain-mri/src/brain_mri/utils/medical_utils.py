@@ -1,0 +1,5 @@
+"""MRI helpers of brain-mri: display windows, structure volumes in ml."""
+
+from medai.segmentation.measures import display_window, label_volumes_ml
+
+__all__ = ["display_window", "label_volumes_ml"]

@@ -1,0 +1,42 @@
+"""Fixtures of brain-mri's tests: tiny generated spheres, a throwaway MLflow store.
+
+Nothing mocks the work away: the data is NIfTI on disk, the model is trained for two
+epochs and registered in a SQLite MLflow store under pytest's temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from brain_mri.settings import PROJECT
+from medai.testing import session_fixtures
+
+FAST = {
+    "data.synthetic.n_cases": 4,
+    "data.synthetic.edge": 24,
+    "data.synthetic.spheres": 2,
+    "data.synthetic.radius": [3, 7],
+    "data.validation_fraction": 0.5,
+    "preprocessing.patch_size": [16, 16, 16],
+    "model.channels": [4, 8, 16],
+    "train.epochs": 2,
+    "train.val_every": 1,
+    "evaluate.bootstrap_resamples": 100,
+    "evaluate.overlay_cases": 1,
+}
+"""Settings that shrink a whole run of brain-mri to seconds."""
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_tracking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """MLflow calls without the test's settings land in ``tmp_path``, never the repo's store."""
+    monkeypatch.delenv("MEDAI_ENV", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'stray.db'}")
+
+
+# The store the integration tests share, and the tiny model trained into it once.
+session_overrides, session_options, registry, trained = session_fixtures(
+    PROJECT, FAST, train="medai.segmentation.training:train"
+)
