@@ -46,7 +46,7 @@ def test_training_registers_a_challenger_with_its_export_preprocessing_and_label
 def test_training_says_how_its_version_compares_and_that_there_is_no_champion(trained_demo):
     result = trained_demo.result
     figures, verdict = result.comparison
-    dice = f"{result.best_val_dice:.3f}"
+    dice = f"{result.best_score:.3f}"
     assert figures == (
         f"sphere-seg version {result.model_version}: best_val_dice_mean {dice}; "
         "no previous challenger, no champion yet"

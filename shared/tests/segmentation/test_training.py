@@ -1,4 +1,4 @@
-"""The training loop learns, validates per class, and names a broken case by its file."""
+"""Segmentation on the engine learns, validates per class, and names a broken case by its file."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
+from medai.engine.devices import plan_devices
+from medai.engine.fit import fit
 from medai.io import MedicalImageError
 from medai.segmentation.networks import build_network
-from medai.segmentation.training import SegmentationTrainer, data_loaders, plain_tensor
+from medai.segmentation.training import SegmentationTask, data_loaders, plain_tensor
 
 
 @pytest.fixture
@@ -38,28 +40,49 @@ def test_loaders_give_patches_for_training_and_whole_volumes_for_validation(demo
 
 
 @pytest.mark.slow  # torch.optim imports torch._dynamo: ~10 s on a cold start
-def test_the_loss_falls_and_validation_gives_one_dice_per_foreground_class(demo_loaders):
+def test_the_engine_lowers_the_loss_and_keeps_the_best_validated_epoch(demo_loaders, tmp_path):
     settings, data, (train_loader, val_loader) = demo_loaders
+    settings = settings.model_copy(
+        update={"train": settings.train.model_copy(update={"epochs": 3, "val_every": 2})}
+    )
     torch.manual_seed(0)
-    trainer = SegmentationTrainer(build_network(settings.model, len(data.labels)), settings)
-    batch = next(iter(train_loader))
-    image, label = plain_tensor(batch["image"], "cpu"), plain_tensor(batch["label"], "cpu")
+    network = build_network(settings.model, len(data.labels))
+    task = SegmentationTask(network, settings, ["sphere"])
+    records = []
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
 
-    first = float(trainer.train_step(image, label))
-    for _ in range(8):
-        last = float(trainer.train_step(image, label))
-    epoch_loss = trainer.train_epoch(train_loader)
-    per_class = trainer.validate(val_loader)
+    outcome = fit(
+        task,
+        train_loader,
+        val_loader,
+        train=settings.train,
+        devices=plan_devices(settings.train),
+        checkpoint_dir=checkpoints,
+        on_epoch=records.append,
+    )
 
-    assert last < first
-    assert math.isfinite(epoch_loss)
-    assert len(per_class) == 1
-    assert 0.0 <= per_class[0] <= 1.0
+    assert [r.epoch for r in records] == [1, 2, 3]
+    # val_every=2 validates epoch 2, and the last epoch whatever val_every says.
+    assert [r.validated for r in records] == [False, True, True]
+    assert set(records[1].scores) == {"val_dice_mean", "val_dice_sphere"}
+    assert all(math.isfinite(r.train_loss) for r in records)
+    assert records[-1].train_loss < records[0].train_loss
+    assert outcome.best_epoch in {2, 3}
+    assert outcome.best_score == max(r.scores["val_dice_mean"] for r in records if r.validated)
+    assert 0.0 <= outcome.best_score <= 1.0
+    assert outcome.checkpoint == checkpoints / "best.ckpt"
+    assert (checkpoints / "last.ckpt").is_file()
+    # The task holds the best epoch's weights, on the CPU.
+    kept = torch.load(outcome.checkpoint, weights_only=True)["state_dict"]
+    for key, value in task.state_dict().items():
+        assert value.device.type == "cpu"
+        torch.testing.assert_close(value, kept[key])
 
 
 def test_plain_tensor_drops_monai_metadata():
     meta = MetaTensor(torch.ones(1, 2), affine=torch.eye(4))
-    plain = plain_tensor(meta, "cpu")
+    plain = plain_tensor(meta)
     assert type(plain) is torch.Tensor
     torch.testing.assert_close(plain, torch.ones(1, 2))
 

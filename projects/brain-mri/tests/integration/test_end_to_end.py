@@ -20,7 +20,7 @@ def test_training_registers_the_best_model_as_challenger_with_lineage(trained, r
     assert (challenger.run_id, str(challenger.version)) == (trained.run_id, trained.model_version)
     assert json.loads(challenger.tags["medai.labels"]) == {"0": "background", "1": "sphere"}
     assert challenger.tags["medai.git_commit"]
-    assert 0.0 <= trained.best_val_dice <= 1.0
+    assert 0.0 <= trained.best_score <= 1.0
     assert trained.best_epoch in {1, 2}
     history = registry.get_metric_history(trained.run_id, "val_dice_mean")
     assert [point.step for point in history] == [1, 2]

@@ -27,7 +27,7 @@ def train_command(project: SegmentationProject[SettingsT], argv: Sequence[str] |
         result = train(project, settings)
         say(
             f"registered {result.model_name} version {result.model_version} as challenger: "
-            f"best validation Dice {result.best_val_dice:.3f} (epoch {result.best_epoch}), "
+            f"{result.metric} {result.best_score:.3f} (epoch {result.best_epoch}), "
             f"{result.seconds:.0f} s, run {result.run_id}"
         )
         for line in result.comparison:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from medai.config import InputSettings, ProjectSettings, Section
 from medai.config.stored import stored_section
+from medai.engine.settings import TrainingSettings
 
 Triple = tuple[float, float, float]
 IntTriple = tuple[int, int, int]
@@ -77,8 +78,8 @@ class ModelSettings(Section):
         return math.prod(self.strides)
 
 
-class TrainSettings(Section):
-    """Optimisation; every hyper-parameter lives here, none in scripts."""
+class TrainSettings(TrainingSettings):
+    """The engine's ``train`` keys with segmentation's defaults, and patch sampling."""
 
     epochs: int = Field(default=60, ge=1)
     batch_size: int = Field(default=2, ge=1)
@@ -87,7 +88,6 @@ class TrainSettings(Section):
     weight_decay: float = Field(default=1e-5, ge=0)
     val_every: int = Field(default=5, ge=1)
     cache_rate: float = Field(default=1.0, ge=0, le=1)
-    num_workers: int = Field(default=0, ge=0)
 
 
 class InferenceSettings(Section):
