@@ -1,9 +1,17 @@
 """Medical image IO: NIfTI and DICOM series in, one Volume type with a RAS+ affine out.
 
-2D radiographs (DICOM, PNG, JPEG) come in through read_radiograph as one Radiograph type.
+2D radiographs (DICOM, PNG, JPEG) come in through read_radiograph as one Radiograph type;
+multi-channel volumes (one 4D NIfTI, or one 3D file per channel) through read_channels as
+one (C, X, Y, Z) ChannelVolume.
 """
 
 from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
+from medai.io.channels import (
+    ChannelCountError,
+    ChannelMismatchError,
+    ChannelVolume,
+    read_channels,
+)
 from medai.io.dicom import read_dicom_series
 from medai.io.errors import InvalidGeometryError, InvalidHeaderValueError, MedicalImageError
 from medai.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume, write_nifti
@@ -23,6 +31,9 @@ from medai.io.volume import Volume
 __all__ = [
     "NIFTI_SUFFIXES",
     "RADIOGRAPH_MODALITIES",
+    "ChannelCountError",
+    "ChannelMismatchError",
+    "ChannelVolume",
     "CorruptImageError",
     "DicomAcceptance",
     "InputNotAcceptedError",
@@ -36,6 +47,7 @@ __all__ = [
     "UnknownImageFormatError",
     "UnsupportedImageError",
     "Volume",
+    "read_channels",
     "read_dicom_series",
     "read_nifti",
     "read_radiograph",

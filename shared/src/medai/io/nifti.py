@@ -58,11 +58,36 @@ def read_nifti(
         InvalidHeaderValueError: (a MedicalImageError) If scl_slope/scl_inter are unusable.
     """
     path = Path(path)
+    return nifti_image_to_volume(path, open_nifti(path), dtype=dtype)
+
+
+def open_nifti(path: str | os.PathLike[str]) -> nib.Nifti1Image:
+    """Open a NIfTI file with its raw header checked and its voxels not yet decoded.
+
+    For readers that decide from the header (shape, channel count, voxel budget) before
+    paying for the pixels, as ``medai.io.channels`` does; read_nifti is this plus decoding.
+
+    Args:
+        path: The NIfTI file.
+
+    Returns:
+        The image as nibabel opened it: its shape and affine are known, its data proxied.
+
+    Raises:
+        MedicalImageError: If the file is missing, not NIfTI or its header unreadable.
+        InvalidHeaderValueError: (a MedicalImageError) If the raw header's geometry or
+            scaling is unusable (see medai.io.nifti_header.check_header).
+    """
+    path = Path(path)
     _require_file(path)
-    with _nifti_errors(path):
+    with nifti_errors(path):
         nifti_header.check_header_bytes(path, _head_of(path))
         image = nib.load(path, mmap=False)
-    return nifti_image_to_volume(path, image, dtype=dtype)
+    if not isinstance(image, nib.Nifti1Image):  # Nifti2Image is a subclass
+        raise MedicalImageError(
+            path, f"is not a NIfTI file (nibabel reads it as {type(image).__name__})"
+        )
+    return image
 
 
 def nifti_image_to_volume(
@@ -93,7 +118,7 @@ def nifti_image_to_volume(
         InvalidGeometryError: (a MedicalImageError) If its header or affine is unusable.
         InvalidHeaderValueError: (a MedicalImageError) If scl_slope/scl_inter are unusable.
     """
-    with _nifti_errors(source):
+    with nifti_errors(source):
         nifti = _as_nifti_3d(Path(source), image)
         nifti_header.check_header(source, nifti.header)
         affine = header_checks.affine(source, nifti_header.affine_name(nifti.header), nifti.affine)
@@ -175,11 +200,12 @@ def read_volume(path: str | os.PathLike[str], *, accept: DicomAcceptance | None 
 
 
 @contextmanager
-def _nifti_errors(source: str | os.PathLike[str]) -> Iterator[None]:
+def nifti_errors(source: str | os.PathLike[str]) -> Iterator[None]:
     """Translate nibabel's and gzip's exceptions into one-line MedicalImageErrors.
 
     nibabel is lazy, so the same failures surface at load time and at data-read time; one
-    translation keeps both places saying the same thing.
+    translation keeps both places (and every reader built on open_nifti) saying the same
+    thing.
     """
     try:
         yield
