@@ -176,12 +176,14 @@ def test_non_integer_label_is_an_error_naming_the_key(tmp_path):
     assert err.problem == "labels.one: expected an integer label, got 'one'"
 
 
-def test_region_based_labels_are_reported_as_unsupported(tmp_path):
+def test_region_labels_without_regions_class_order_are_an_error(tmp_path):
     labels = {"background": 0, "liver": [1, 2], "tumour": 2}
 
     err = _error(_nnunet(tmp_path / "ds", labels=labels))
 
-    assert err.problem == "labels.liver: region-based labels are not supported"
+    assert err.problem == (
+        "key 'regions_class_order' must list one label per region (2: liver, tumour), got None"
+    )
 
 
 def test_referenced_image_missing_is_an_error_naming_that_file(tmp_path):
@@ -268,12 +270,15 @@ def test_duplicate_case_ids_are_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("key", ["modality", "channel_names"])
-def test_multi_channel_images_are_an_error(tmp_path, key):
+def test_multi_channel_images_are_read_with_their_channel_names(tmp_path, key):
     root = _nnunet(tmp_path / "ds", **{key: {"0": "FLAIR", "1": "T1w"}})
+    for case_id in ("case_a", "case_b"):
+        _nifti(root / "imagesTr" / f"{case_id}_0001.nii.gz", 50)
 
-    err = _error(root)
+    dataset = load_decathlon(root)
 
-    assert err.problem == "has 2 image channels; this loader supports single-channel images"
+    assert dataset.channels == ("FLAIR", "T1w")
+    assert dataset.modality == "FLAIR+T1w"
 
 
 def test_nnunet_label_without_its_image_is_an_error_naming_the_image(tmp_path):
