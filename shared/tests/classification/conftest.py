@@ -17,7 +17,9 @@ import torch
 
 from medai.classification.export import export_checked_classifier
 from medai.classification.networks import CamClassifier
-from medai.classification.training import TrainConfig, TrainOutcome, train_classifier
+from medai.classification.settings import TrainSettings
+from medai.classification.training import train_classifier
+from medai.engine.records import FitOutcome
 
 SIZE = 32
 LABELS = ("square", "bar")
@@ -94,23 +96,29 @@ def network_factory():
 @dataclass(frozen=True)
 class TrainedRun:
     network: CamClassifier
-    outcome: TrainOutcome
-    config: TrainConfig
+    outcome: FitOutcome
+    config: TrainSettings
     train: Synthetic
     val: Synthetic
     epochs_reported: list
 
 
 @pytest.fixture(scope="session")
-def trained():
+def trained(tmp_path_factory):
     """One short training run (about 5 epochs), shared by the tests that need a fitted model."""
     train, val = make_synthetic(64, seed=0), make_synthetic(32, seed=1)
     network = tiny_network()
-    config = TrainConfig(epochs=5, batch_size=16, learning_rate=3e-3, val_every=1, seed=0)
+    config = TrainSettings(epochs=5, batch_size=16, learning_rate=3e-3, val_every=1)
     reported: list = []
     with one_torch_thread():
         outcome = train_classifier(
-            network, train.items, val.items, config=config, on_epoch=reported.append
+            network,
+            train.items,
+            val.items,
+            train=config,
+            checkpoint_dir=tmp_path_factory.mktemp("checkpoints"),
+            seed=0,
+            on_epoch=reported.append,
         )
     return TrainedRun(network, outcome, config, train, val, reported)
 

@@ -3,20 +3,22 @@ import logging
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from medai.classification.export import export_checked_classifier
 from medai.classification.metrics import evaluate_classifier, macro_auroc
 from medai.classification.onnx_classifier import OnnxClassifier
+from medai.classification.settings import TrainSettings
 from medai.classification.training import (
-    EpochMetrics,
-    TrainConfig,
     augmentation,
     masked_bce_with_logits,
     positive_weights,
     predict_logits,
     stack_items,
     train_classifier,
+    training_setup,
 )
+from medai.engine.records import EpochRecord
 
 LABELS = ("square", "bar")
 
@@ -27,7 +29,7 @@ def _val_probabilities(run):
 
 
 def test_a_few_epochs_learn_the_easy_problem(trained):
-    assert trained.outcome.best_macro_auroc > 0.9
+    assert trained.outcome.best_score > 0.9
     assert len(trained.outcome.history) == trained.config.epochs
 
 
@@ -36,7 +38,7 @@ def test_every_epoch_is_reported_with_loss_lr_and_validation(trained):
 
     assert [m.epoch for m in reported] == [1, 2, 3, 4, 5]
     assert tuple(reported) == trained.outcome.history
-    assert all(m.val_macro_auroc is not None for m in reported)
+    assert all(m.validated for m in reported)
     assert reported[0].lr == pytest.approx(trained.config.learning_rate)
     assert reported[-1].lr < reported[0].lr
     assert reported[-1].train_loss < reported[0].train_loss
@@ -47,10 +49,10 @@ def test_the_network_ends_with_the_best_validation_weights(trained):
     best = trained.outcome.best_epoch
     history = trained.outcome.history
 
-    assert history[best - 1].val_macro_auroc == trained.outcome.best_macro_auroc
-    assert trained.outcome.best_macro_auroc == max(m.val_macro_auroc for m in history)
+    assert history[best - 1].scores["val_auroc_macro"] == trained.outcome.best_score
+    assert trained.outcome.best_score == max(m.scores["val_auroc_macro"] for m in history)
     assert macro_auroc(trained.val.labels, _val_probabilities(trained)) == pytest.approx(
-        trained.outcome.best_macro_auroc
+        trained.outcome.best_score
     )
 
 
@@ -82,21 +84,27 @@ def test_onnx_serving_of_the_trained_model_gives_the_torch_probabilities(trained
     assert report.macro_auroc.mean > 0.9
 
 
-def test_same_seed_trains_identically_and_validation_follows_val_every(synthetic, network_factory):
+def test_same_seed_trains_identically_and_validation_follows_val_every(
+    synthetic, network_factory, tmp_path
+):
     train, val = synthetic(24, seed=10), synthetic(8, seed=11)
 
     runs = []
-    for seed in (4, 4, 5):
+    for index, seed in enumerate((4, 4, 5)):
         network = network_factory()
-        config = TrainConfig(epochs=3, batch_size=8, val_every=2, seed=seed)
-        outcome = train_classifier(network, train.items, val.items, config=config)
+        config = TrainSettings(epochs=3, batch_size=8, val_every=2)
+        checkpoints = tmp_path / str(index)
+        checkpoints.mkdir()
+        outcome = train_classifier(
+            network, train.items, val.items, train=config, checkpoint_dir=checkpoints, seed=seed
+        )
         runs.append((outcome, network.state_dict()))
 
     (first, first_state), (again, again_state), (other, _) = runs
     assert [m.train_loss for m in first.history] == [m.train_loss for m in again.history]
     assert all(torch.equal(first_state[key], again_state[key]) for key in first_state)
     assert [m.train_loss for m in other.history] != [m.train_loss for m in first.history]
-    assert [m.val_macro_auroc is not None for m in first.history] == [False, True, True]
+    assert [m.validated for m in first.history] == [False, True, True]
 
 
 def test_augmentation_moves_and_changes_the_image_but_never_flips_it():
@@ -141,17 +149,12 @@ def test_masked_loss_is_the_mean_over_known_targets_only():
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("epochs", 0, "epochs must be at least 1, got 0"),
-        ("val_every", 0, "val_every must be at least 1, got 0"),
-        ("learning_rate", 0.0, "learning_rate must be positive"),
-        ("num_workers", -1, "must not be negative"),
-    ],
+    ("field", "value"),
+    [("epochs", 0), ("val_every", 0), ("learning_rate", 0.0), ("num_workers", -1)],
 )
-def test_train_config_refuses_values_that_cannot_train(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**{field: value})
+def test_train_settings_refuse_values_that_cannot_train(field, value):
+    with pytest.raises(ValidationError, match=field):
+        TrainSettings(**{field: value})
 
 
 def test_inconsistent_items_are_refused_with_the_item_named(network_factory):
@@ -167,15 +170,15 @@ def test_inconsistent_items_are_refused_with_the_item_named(network_factory):
         stack_items([], "val_items")
     with pytest.raises(ValueError, match=r"train_items\[1\]: labels must be 1 .present., 0"):
         stack_items([good, (good[0], np.array([0.5, 1.0], np.float32))], "train_items")
+    one_epoch = TrainSettings(epochs=1)
     with pytest.raises(ValueError, match="the network has 3 outputs, the items 2 labels"):
-        train_classifier(
-            network_factory(num_labels=3), [good, good], [good], config=TrainConfig(epochs=1)
-        )
+        training_setup(network_factory(num_labels=3), [good, good], [good], train=one_epoch, seed=0)
     with pytest.raises(ValueError, match="differ from validation images"):
-        train_classifier(network_factory(), [good, good], [small], config=TrainConfig(epochs=1))
+        training_setup(network_factory(), [good, good], [small], train=one_epoch, seed=0)
 
 
-def test_epoch_metrics_leave_out_validation_when_there_was_none():
-    metrics = EpochMetrics(epoch=1, train_loss=0.5, lr=0.1, val_macro_auroc=None, seconds=2.0)
+def test_epoch_records_leave_out_validation_when_there_was_none():
+    record = EpochRecord(epoch=1, train_loss=0.5, lr=0.1, seconds=2.0)
 
-    assert metrics.as_metrics() == {"train_loss": 0.5, "lr": 0.1, "epoch_seconds": 2.0}
+    assert not record.validated
+    assert record.as_metrics() == {"train_loss": 0.5, "lr": 0.1, "epoch_seconds": 2.0}

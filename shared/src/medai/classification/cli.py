@@ -27,11 +27,7 @@ def train_command(project: ClassificationProject[SettingsT], argv: Sequence[str]
         from medai.classification.training_run import train  # noqa: PLC0415 - after the data
 
         result = train(project, settings, inputs)
-        say(
-            f"registered {result.model_name} version {result.model_version} as challenger: "
-            f"best validation macro AUROC {result.best_val_macro_auroc:.3f} "
-            f"(epoch {result.best_epoch}), {result.seconds:.0f} s, run {result.run_id}"
-        )
+        say(result.summary())
         for line in result.comparison:
             say(line)
 

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from medai.config import ConfigError, InputSettings, ProjectSettings, Section
 from medai.config.stored import stored_section
+from medai.engine.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from medai.io.radiograph import RadiographLimits
@@ -69,19 +70,12 @@ class ModelSettings(Section):
         return int(_STEM_STRIDE * 2 ** (len(self.block_config) - 1))
 
 
-class TrainSettings(Section):
-    """Optimisation; every hyper-parameter lives here, none in scripts."""
+class TrainSettings(TrainingSettings):
+    """The engine's ``train`` keys with classification's defaults, augmentation and threads."""
 
     epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=32, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    val_every: int = Field(default=1, ge=1)
     augment: bool = Field(default=True, description="Random affine, contrast and noise (no flips).")
-    num_workers: int = Field(default=0, ge=0)
-    device: Literal["cpu", "cuda", "auto"] = Field(
-        default="cpu", description="Where to train; auto = a CUDA GPU when there is one."
-    )
     torch_threads: int | None = Field(
         default=None,
         ge=1,

@@ -1,9 +1,11 @@
-"""The training loop of a multi-label classifier, without tracking or IO around it.
+"""A multi-label classifier on the training engine: its task, data and loaders.
 
-``train_classifier`` takes images that ``medai.classification.preprocessing`` has already
-resized (so training and serving see identical inputs) and labels with NaN where a label
-is unknown. It reports every epoch to a callback (the caller logs to MLflow) and returns
-the network holding its best validation weights.
+``ClassificationTask`` is what the kind adds to the engine (``medai.engine``): the loss
+below, and macro AUROC over the validation images. ``training_setup`` turns images that
+``medai.classification.preprocessing`` has already resized (so training and serving see
+identical inputs), with NaN where a label is unknown, into the task and its loaders;
+``train_classifier`` fits them without tracking (tests, benchmarks), ``training_run``
+with it.
 
 Loss: binary cross-entropy on logits per label, weighted by the training prevalence
 (``pos_weight = negatives / positives``) so rare findings are not ignored, with unknown
@@ -15,13 +17,10 @@ the left; a flipped radiograph is a different, rare anatomy).
 from __future__ import annotations
 
 import logging
-import math
-import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,9 +31,13 @@ from monai.utils import convert_to_tensor, set_determinism
 from numpy.typing import NDArray
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from medai.classification.metrics import macro_auroc
+from medai.classification.settings import TrainSettings
+from medai.engine.devices import DevicePlan, plan_devices
+from medai.engine.fit import fit
+from medai.engine.records import EpochRecord, FitOutcome
+from medai.engine.task import OptimiserSettings, TrainingTask
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,87 +46,8 @@ Item = tuple[NDArray[np.floating], NDArray[np.floating]]
 
 _IMAGE_RANK = 2
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train; the project's settings map onto these fields.
-
-    Attributes:
-        epochs: Passes over the training images.
-        batch_size: Images per optimisation step.
-        learning_rate: AdamW's initial learning rate (cosine-annealed to 0).
-        weight_decay: AdamW's decoupled weight decay.
-        val_every: Validate every this many epochs (and always after the last).
-        seed: Seeds shuffling, augmentation and torch/numpy/random.
-        augment: Apply the random augmentation to training images.
-        num_workers: DataLoader worker processes (0: in the main process).
-    """
-
-    epochs: int = 10
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    val_every: int = 1
-    seed: int = 0
-    augment: bool = True
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        """Refuse settings that cannot train, naming the field."""
-        for name in ("epochs", "batch_size", "val_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.weight_decay < 0 or self.num_workers < 0:
-            raise ValueError(
-                f"weight_decay and num_workers must not be negative, "
-                f"got {self.weight_decay} and {self.num_workers}"
-            )
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    """What one epoch measured, for the callback and the learning curves.
-
-    Attributes:
-        epoch: 1-based epoch number.
-        train_loss: Mean masked, weighted BCE over the epoch's steps.
-        lr: Learning rate used during the epoch.
-        val_macro_auroc: Validation macro AUROC, or None when the epoch did not validate
-            (NaN if no label had both classes in the validation set).
-        seconds: Wall time of the epoch including validation.
-    """
-
-    epoch: int
-    train_loss: float
-    lr: float
-    val_macro_auroc: float | None
-    seconds: float
-
-    def as_metrics(self) -> dict[str, float]:
-        """Flat names for ``mlflow.log_metrics(..., step=epoch)``."""
-        metrics = {"train_loss": self.train_loss, "lr": self.lr, "epoch_seconds": self.seconds}
-        if self.val_macro_auroc is not None:
-            metrics["val_auroc_macro"] = self.val_macro_auroc
-        return metrics
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    """The result of ``train_classifier``; the network already holds the best weights.
-
-    Attributes:
-        best_epoch: Epoch whose weights were kept.
-        best_macro_auroc: Its validation macro AUROC.
-        history: Every epoch's metrics, in order.
-        seconds: Wall time of the whole training.
-    """
-
-    best_epoch: int
-    best_macro_auroc: float
-    history: tuple[EpochMetrics, ...]
-    seconds: float
+MONITOR = "val_auroc_macro"
+"""The validation score that ranks epochs: macro AUROC over the labels."""
 
 
 class ImageLabelDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -276,125 +200,130 @@ def predict_logits(
     return torch.cat(outputs)
 
 
-def train_classifier(
+class ClassificationTask(TrainingTask):
+    """Masked, prevalence-weighted BCE; macro AUROC over the validation images."""
+
+    monitor = MONITOR
+    monitor_label = "validation macro AUROC"
+
+    def __init__(
+        self, network: nn.Module, optimiser: OptimiserSettings, pos_weight: torch.Tensor
+    ) -> None:
+        """Train ``network`` with ``pos_weight`` (``positive_weights`` of the training labels)."""
+        super().__init__(network, optimiser)
+        self.register_buffer("pos_weight", pos_weight)
+        self._probabilities: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def training_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The masked BCE of one batch of images and labels."""
+        images, labels = batch
+        return masked_bce_with_logits(self.network(images), labels, self.get_buffer("pos_weight"))
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: ARG002
+        """Keep the batch's probabilities and labels for the epoch's AUROC."""
+        images, labels = batch
+        self._probabilities.append(torch.sigmoid(self.network(images).float()).cpu())
+        self._targets.append(labels.cpu())
+
+    def validation_scores(self) -> dict[str, float]:
+        """Macro AUROC of the epoch (NaN if no label has both classes); resets."""
+        probabilities = torch.cat(self._probabilities).double().numpy()
+        targets = torch.cat(self._targets).double().numpy()
+        self._probabilities, self._targets = [], []
+        return {MONITOR: macro_auroc(targets, probabilities)}
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """The task and loaders of one training, and the label count they were built for."""
+
+    task: ClassificationTask
+    train_loader: DataLoader
+    val_loader: DataLoader
+    num_labels: int
+
+
+def training_setup(
     network: nn.Module,
     train_items: Sequence[Item],
     val_items: Sequence[Item],
     *,
-    config: TrainConfig,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
-    device: str | torch.device = "cpu",
-) -> TrainOutcome:
-    """Train ``network`` in place and leave it holding its best validation weights.
+    train: TrainSettings,
+    seed: int,
+) -> TrainingSetup:
+    """Check the items against each other and the network; build the task and loaders.
 
-    Seeds torch, numpy, Python and MONAI's transforms with ``config.seed`` (the network's
+    Seeds torch, numpy, Python and MONAI's transforms with ``seed`` (the network's
     initial weights are the caller's: seed before building it for a reproducible run).
-
-    Args:
-        network: Maps ``(N, 1, S, S)`` to logits ``(N, K)``; e.g. ``CamClassifier``.
-        train_items: ``(image (S, S), labels (K,))`` pairs, images already preprocessed.
-        val_items: The same for validation (no augmentation).
-        config: Epochs, optimiser and augmentation settings.
-        on_epoch: Called after every epoch with its ``EpochMetrics``.
-        device: Where to train.
-
-    Returns:
-        ``TrainOutcome``: best epoch, its macro AUROC, the per-epoch history.
 
     Raises:
         ValueError: If the items are empty or inconsistent, train and validation images
             or label counts differ, or the network's ``num_labels`` differs from theirs.
     """
-    started = time.perf_counter()
     train_images, train_labels, val_images, val_labels = _checked_tensors(
         network, train_items, val_items
     )
-    torch.manual_seed(config.seed)
-    set_determinism(seed=config.seed)
+    torch.manual_seed(seed)
+    set_determinism(seed=seed)
     image_size = int(train_images.shape[-1])
     dataset = ImageLabelDataset(
-        train_images, train_labels, augmentation(image_size) if config.augment else None
+        train_images, train_labels, augmentation(image_size) if train.augment else None
     )
-    loader = DataLoader(
+    train_loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
+        batch_size=train.batch_size,
         shuffle=True,
-        num_workers=config.num_workers,
+        num_workers=train.num_workers,
         # BatchNorm cannot train on a last batch of one image with 1x1 feature maps.
-        drop_last=len(dataset) > config.batch_size and len(dataset) % config.batch_size == 1,
-        generator=torch.Generator().manual_seed(config.seed),
+        drop_last=len(dataset) > train.batch_size and len(dataset) % train.batch_size == 1,
+        generator=torch.Generator().manual_seed(seed),
     )
-    network.to(device)
-    pos_weight = positive_weights(train_labels).to(device)
-    optimizer = torch.optim.AdamW(
-        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    val_loader = DataLoader(
+        ImageLabelDataset(val_images, val_labels), batch_size=train.batch_size, shuffle=False
     )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    val_targets = val_labels.numpy().astype(np.float64)
+    optimiser = OptimiserSettings(train.learning_rate, train.weight_decay, train.epochs)
+    task = ClassificationTask(network, optimiser, positive_weights(train_labels))
+    return TrainingSetup(task, train_loader, val_loader, int(train_labels.shape[1]))
 
-    history: list[EpochMetrics] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_score, best_epoch, best_auroc = -math.inf, 0, float("nan")
-    with (
-        plain_tensors(),
-        tqdm(
-            total=config.epochs * len(loader),
-            desc="train",
-            unit="step",
-            disable=not sys.stderr.isatty(),
-            dynamic_ncols=True,
-            mininterval=1.0,
-        ) as progress,
-    ):
-        for epoch in range(1, config.epochs + 1):
-            epoch_start = time.perf_counter()
-            lr = float(optimizer.param_groups[0]["lr"])
-            train_loss = _train_epoch(
-                network, loader, optimizer, pos_weight=pos_weight, device=device, progress=progress
-            )
-            scheduler.step()
 
-            val_auroc: float | None = None
-            if epoch % config.val_every == 0 or epoch == config.epochs:
-                logits = predict_logits(
-                    network, val_images, batch_size=config.batch_size, device=device
-                )
-                val_auroc = macro_auroc(val_targets, torch.sigmoid(logits).double().numpy())
-                score = val_auroc if math.isfinite(val_auroc) else -math.inf
-                if best_state is None or score > best_score:
-                    best_score, best_epoch, best_auroc = score, epoch, val_auroc
-                    best_state = {
-                        key: value.detach().clone() for key, value in network.state_dict().items()
-                    }
-                progress.set_postfix(loss=f"{train_loss:.3f}", val_auroc=f"{val_auroc:.3f}")
-                LOGGER.info(
-                    "epoch %d: loss %.4f, validation macro AUROC %.4f (best %.4f at epoch %d)",
-                    epoch,
-                    train_loss,
-                    val_auroc,
-                    best_auroc,
-                    best_epoch,
-                )
-            metrics = EpochMetrics(
-                epoch=epoch,
-                train_loss=train_loss,
-                lr=lr,
-                val_macro_auroc=val_auroc,
-                seconds=time.perf_counter() - epoch_start,
-            )
-            history.append(metrics)
-            if on_epoch is not None:
-                on_epoch(metrics)
+def train_classifier(
+    network: nn.Module,
+    train_items: Sequence[Item],
+    val_items: Sequence[Item],
+    *,
+    train: TrainSettings,
+    checkpoint_dir: Path,
+    seed: int = 0,
+    devices: DevicePlan | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FitOutcome:
+    """Train ``network`` in place, untracked, and leave it holding its best weights.
 
-    if best_state is not None:
-        network.load_state_dict(best_state)
-    network.eval()
-    return TrainOutcome(
-        best_epoch=best_epoch,
-        best_macro_auroc=best_auroc,
-        history=tuple(history),
-        seconds=time.perf_counter() - started,
-    )
+    Args:
+        network: Maps ``(N, 1, S, S)`` to logits ``(N, K)``; e.g. ``CamClassifier``.
+        train_items: ``(image (S, S), labels (K,))`` pairs, images already preprocessed.
+        val_items: The same for validation (no augmentation).
+        train: Epochs, optimiser and augmentation settings.
+        checkpoint_dir: An empty folder for the engine's checkpoints.
+        seed: Seeds shuffling and augmentation.
+        devices: Where to train; ``plan_devices(train)`` when None.
+        on_epoch: Called after every epoch with its record.
+
+    Raises:
+        ValueError: As ``training_setup``.
+    """
+    setup = training_setup(network, train_items, val_items, train=train, seed=seed)
+    with plain_tensors():
+        return fit(
+            setup.task,
+            setup.train_loader,
+            setup.val_loader,
+            train=train,
+            devices=devices or plan_devices(train),
+            checkpoint_dir=checkpoint_dir,
+            on_epoch=on_epoch,
+        )
 
 
 def _checked_tensors(
@@ -418,26 +347,3 @@ def _checked_tensors(
             f"the network has {num_labels} outputs, the items {train_labels.shape[1]} labels"
         )
     return train_images, train_labels, val_images, val_labels
-
-
-def _train_epoch(
-    network: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    *,
-    pos_weight: torch.Tensor,
-    device: str | torch.device,
-    progress: tqdm[Any],
-) -> float:
-    """One pass over ``loader``; returns the mean loss (one host sync, at the end)."""
-    network.train()
-    total, steps = torch.zeros((), device=device), 0
-    for images, labels in loader:
-        optimizer.zero_grad(set_to_none=True)
-        loss = masked_bce_with_logits(network(images.to(device)), labels.to(device), pos_weight)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        total += loss.detach()
-        steps += 1
-        progress.update(1)
-    return float(total) / max(steps, 1)

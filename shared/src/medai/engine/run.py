@@ -100,6 +100,14 @@ class TrainingResult:
     seconds: float
     comparison: tuple[str, ...] = ()
 
+    def summary(self) -> str:
+        """The command's report line: version, ranking score, epoch, time and run."""
+        return (
+            f"registered {self.model_name} version {self.model_version} as challenger: "
+            f"{self.metric} {self.best_score:.3f} (epoch {self.best_epoch}), "
+            f"{self.seconds:.0f} s, run {self.run_id}"
+        )
+
 
 def _log_epoch(record: EpochRecord) -> None:
     mlflow.log_metrics(record.as_metrics(), step=record.epoch)

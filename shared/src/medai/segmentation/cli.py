@@ -25,11 +25,7 @@ def train_command(project: SegmentationProject[SettingsT], argv: Sequence[str] |
         from medai.segmentation.training import train  # noqa: PLC0415 - after config checks
 
         result = train(project, settings)
-        say(
-            f"registered {result.model_name} version {result.model_version} as challenger: "
-            f"{result.metric} {result.best_score:.3f} (epoch {result.best_epoch}), "
-            f"{result.seconds:.0f} s, run {result.run_id}"
-        )
+        say(result.summary())
         for line in result.comparison:
             say(line)
 

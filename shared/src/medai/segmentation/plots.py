@@ -1,4 +1,4 @@
-"""Figures logged to MLflow: learning curves and image / truth / prediction overlays.
+"""Figures logged to MLflow: image / truth / prediction overlays (curves: ``medai.engine``).
 
 matplotlib is imported here only, with the Agg backend, so no display is needed and
 servers that never plot never import it.
@@ -33,25 +33,6 @@ class OverlayCase:
     image: np.ndarray
     truth: np.ndarray
     prediction: np.ndarray
-
-
-def plot_learning_curves(
-    train_loss: Sequence[tuple[int, float]], val_dice: Sequence[tuple[int, float]]
-) -> Figure:
-    """Training loss and validation Dice against epoch."""
-    figure, (loss_axis, dice_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    if train_loss:
-        epochs, losses = zip(*train_loss, strict=True)
-        loss_axis.plot(epochs, losses, marker=".")
-    loss_axis.set(title="training loss (Dice + CE)", xlabel="epoch", ylabel="loss")
-    if val_dice:
-        epochs, dices = zip(*val_dice, strict=True)
-        dice_axis.plot(epochs, dices, marker="o", color="tab:green")
-    dice_axis.set(
-        title="validation mean foreground Dice", xlabel="epoch", ylabel="Dice", ylim=(0, 1)
-    )
-    figure.tight_layout()
-    return figure
 
 
 def plot_overlays(cases: Sequence[OverlayCase], window: tuple[float, float]) -> Figure:

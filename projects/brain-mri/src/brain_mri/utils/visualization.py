@@ -1,5 +1,8 @@
-"""brain-mri's figures: learning curves and slices with the label overlays."""
+"""brain-mri's figures: slices with the label overlays.
 
-from medai.segmentation.plots import plot_learning_curves, plot_overlays
+The learning curves are the training engine's (``medai.engine.curves``).
+"""
 
-__all__ = ["plot_learning_curves", "plot_overlays"]
+from medai.segmentation.plots import plot_overlays
+
+__all__ = ["plot_overlays"]

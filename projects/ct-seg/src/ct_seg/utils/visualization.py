@@ -1,5 +1,8 @@
-"""ct-seg's figures: learning curves, and CT slices with organ and lesion overlays."""
+"""ct-seg's figures: CT slices with organ and lesion overlays.
 
-from medai.segmentation.plots import plot_learning_curves, plot_overlays
+The learning curves are the training engine's (``medai.engine.curves``).
+"""
 
-__all__ = ["plot_learning_curves", "plot_overlays"]
+from medai.segmentation.plots import plot_overlays
+
+__all__ = ["plot_overlays"]
