@@ -1,7 +1,9 @@
 """`invoke new` / `invoke update-template`: names are checked, failures leave nothing behind.
 
-The unit tests call the helpers of tasks.py on throwaway folders; the integration test
-renders a project with the real template into a temporary clone of this repo.
+The unit tests call tools/new_project.py on throwaway folders; the integration tests
+render a project with the real template into a temporary clone of this repo (the git
+checks and the stack edit have their own files: test_template_git.py,
+test_stack_services.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import pytest
 import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
+from tools import new_project
+from tools.errors import ToolError
+from tools.new_project import check_kind, check_new_project_name, failure_summary, undone_on_failure
 from tools.structure_check import check_projects, format_report, load_task_names
 
 
@@ -23,33 +28,35 @@ from tools.structure_check import check_projects, format_report, load_task_names
     "name",
     ["Mri-Seg", "mri_seg", "-mri", "mri-", "mri--seg", "9mri", "mri seg", "a" * 25],
 )
-def test_malformed_names_are_refused_with_the_rule(tasks, tmp_path, name):
-    with pytest.raises(Exit) as caught:
-        tasks.check_new_project_name(tmp_path, name)
+def test_malformed_names_are_refused_with_the_rule(tmp_path, name):
+    with pytest.raises(ToolError) as caught:
+        check_new_project_name(tmp_path, name)
     assert caught.value.code == 2
     assert str(caught.value.message).startswith(f"project name {name!r}: use lower-case letters")
 
 
 @pytest.mark.parametrize("name", ["shared", "tooling", "all", "medai", "template"])
-def test_reserved_names_are_refused(tasks, tmp_path, name):
-    with pytest.raises(Exit, match=rf"^project name '{name}' is reserved"):
-        tasks.check_new_project_name(tmp_path, name)
+def test_reserved_names_are_refused(tmp_path, name):
+    with pytest.raises(ToolError, match=rf"^project name '{name}' is reserved"):
+        check_new_project_name(tmp_path, name)
 
 
-def test_an_existing_project_folder_is_refused(tasks, tmp_path):
+def test_an_existing_project_folder_is_refused(tmp_path):
     (tmp_path / "projects" / "mri-seg").mkdir(parents=True)
-    with pytest.raises(Exit, match=r"^projects/mri-seg exists already"):
-        tasks.check_new_project_name(tmp_path, "mri-seg")
+    with pytest.raises(ToolError, match=r"^projects/mri-seg exists already"):
+        check_new_project_name(tmp_path, "mri-seg")
 
 
-def test_a_name_whose_import_name_an_installed_package_owns_is_refused(tasks, tmp_path):
-    with pytest.raises(Exit, match=r"its import name 'numpy' is taken by an installed package"):
-        tasks.check_new_project_name(tmp_path, "numpy")
+def test_a_name_whose_import_name_an_installed_package_owns_is_refused(tmp_path):
+    with pytest.raises(
+        ToolError, match=r"its import name 'numpy' is taken by an installed package"
+    ):
+        check_new_project_name(tmp_path, "numpy")
 
 
-def test_a_free_well_formed_name_passes(tasks, tmp_path):
+def test_a_free_well_formed_name_passes(tmp_path):
     (tmp_path / "projects" / "ct-seg").mkdir(parents=True)
-    assert tasks.check_new_project_name(tmp_path, "mri-seg2") is None
+    assert check_new_project_name(tmp_path, "mri-seg2") is None
 
 
 def _root_with_registry(root: Path) -> dict[str, bytes]:
@@ -60,58 +67,62 @@ def _root_with_registry(root: Path) -> dict[str, bytes]:
     return files
 
 
-def _half_register(tasks, root: Path, failure: BaseException) -> None:
+def _half_register(root: Path, failure: BaseException) -> None:
     """What a failing ``invoke new`` may leave: a folder, an edited pyproject, no lock."""
-    with tasks.undone_on_failure(root, "x"):
+    with undone_on_failure(root, "x"):
         (root / "projects" / "x" / "src").mkdir(parents=True)
         (root / "pyproject.toml").write_bytes(b'dependencies = ["a", "x[train]"]\n')
         (root / "uv.lock").unlink(missing_ok=True)
         raise failure
 
 
-def test_a_failure_removes_the_project_and_restores_pyproject_and_lock(tasks, tmp_path):
+def test_a_failure_removes_the_project_and_restores_pyproject_and_lock(tmp_path):
     before = _root_with_registry(tmp_path)
     with pytest.raises(RuntimeError, match="uv add broke"):
-        _half_register(tasks, tmp_path, RuntimeError("uv add broke"))
+        _half_register(tmp_path, RuntimeError("uv add broke"))
     assert not (tmp_path / "projects" / "x").exists()
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
 
-def _interrupted_while_locking(tasks, root: Path) -> None:
-    with tasks.undone_on_failure(root, "x"):
+def _interrupted_while_locking(root: Path) -> None:
+    with undone_on_failure(root, "x"):
         (root / "projects" / "x").mkdir()
         (root / "uv.lock").write_bytes(b"half-written")
         raise KeyboardInterrupt
 
 
-def test_an_interrupt_is_undone_too_and_a_lock_made_midway_is_removed(tasks, tmp_path):
+def test_an_interrupt_is_undone_too_and_a_lock_made_midway_is_removed(tmp_path):
     (tmp_path / "projects").mkdir()
     (tmp_path / "pyproject.toml").write_bytes(b"[project]\n")
     with pytest.raises(KeyboardInterrupt):
-        _interrupted_while_locking(tasks, tmp_path)
+        _interrupted_while_locking(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["projects", "pyproject.toml"]
     assert not any((tmp_path / "projects").iterdir())
 
 
-def test_success_keeps_everything(tasks, tmp_path):
+def test_success_keeps_everything(tmp_path):
     _root_with_registry(tmp_path)
-    with tasks.undone_on_failure(tmp_path, "x"):
+    with undone_on_failure(tmp_path, "x"):
         (tmp_path / "projects" / "x").mkdir()
         (tmp_path / "uv.lock").write_bytes(b"version = 2\n")
     assert (tmp_path / "projects" / "x").is_dir()
     assert (tmp_path / "uv.lock").read_bytes() == b"version = 2\n"
 
 
-def test_unknown_and_unready_kinds_stop_before_anything_is_written(tasks, repo_root):
+def test_an_unknown_kind_stops_the_task_before_anything_is_written(tasks, repo_root):
     with pytest.raises(Exit, match=r"^unknown kind 'detection'; known: segmentation, classif"):
         tasks.new(Context(), project="new-probe", kind="detection")
-    for kind in sorted(set(tasks.KINDS) - tasks.READY_KINDS):
-        with pytest.raises(Exit, match=rf"^{kind} template not available yet$"):
-            tasks.new(Context(), project="new-probe", kind=kind)
     assert not (repo_root / "projects" / "new-probe").exists()
 
 
-def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines(tasks):
+def test_a_known_kind_the_template_cannot_render_yet_is_refused(monkeypatch):
+    monkeypatch.setattr(new_project, "READY_KINDS", frozenset({"segmentation"}))
+    with pytest.raises(ToolError, match=r"^classification template not available yet$"):
+        check_kind("classification")
+    assert check_kind("segmentation") is None
+
+
+def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines():
     uv = subprocess.CompletedProcess(
         ["uv"],
         1,
@@ -119,99 +130,29 @@ def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines(tasks):
         stderr="error: Failed to add dependencies\n  cause: No solution found\n\nhint: --frozen\n",
     )
     expected = "error: Failed to add dependencies; cause: No solution found"
-    assert tasks.failure_summary(uv) == expected
+    assert failure_summary(uv) == expected
     plain = subprocess.CompletedProcess(["ruff"], 2, stdout="checked\nbroken file\n", stderr="")
-    assert tasks.failure_summary(plain) == "broken file"
+    assert failure_summary(plain) == "broken file"
 
 
-def test_the_new_project_joins_the_monorepo_stack_like_the_projects_before_it(
-    tasks, repo_root, tmp_path
-):
-    stack = tmp_path / "docker" / "docker-compose.yml"
-    stack.parent.mkdir()
-    stack.write_text((repo_root / "docker" / "docker-compose.yml").read_text())
-
-    tasks.add_to_stack(tmp_path, "mri-seg")
-
-    services = yaml.safe_load(stack.read_text())["services"]
-    first = min(p.parent.name for p in repo_root.glob("projects/*/pyproject.toml"))
-    for suffix in ("-init", ""):
-        ours, theirs = services[f"mri-seg{suffix}"], services[f"{first}{suffix}"]
-        assert ours["build"]["args"] == {"PROJECT": "mri-seg"}
-        assert ours["volumes"] == [v.replace(first, "mri-seg") for v in theirs["volumes"]]
-        assert ours["environment"] == theirs["environment"]
-    assert "mri-seg-models" in yaml.safe_load(stack.read_text())["volumes"]
-    assert list(services)[-2:] == ["mri-seg-init", "mri-seg"]
-
-    with pytest.raises(Exit, match="no service 'mri-seg' yet"):
-        tasks.add_to_stack(tmp_path, "mri-seg")
-    stack.write_text("services: {}\n")
-    with pytest.raises(Exit, match="add them by hand"):
-        tasks.add_to_stack(tmp_path, "mri-seg")
-
-
-@pytest.fixture
-def git_repo(tmp_path, monkeypatch, git) -> Path:
-    """An empty git repo whose git config is this test's alone."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    return root
-
-
-def test_an_uncommitted_template_is_refused_and_a_clean_one_gives_the_head_sha(
-    tasks, git_repo, git
-):
-    (git_repo / "copier.yml").write_text("_subdirectory: template\n")
-    (git_repo / "template").mkdir()
-    (git_repo / "template" / "README.md.jinja").write_text("# {{ project_name }}\n")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-qm", "template")
-    head = git(git_repo, "rev-parse", "HEAD").strip()
-    assert tasks.template_commit(git_repo) == head
-
-    (git_repo / "template" / "README.md.jinja").write_text("# changed\n")
-    (git_repo / "unrelated.txt").write_text("not the template\n")
-    with pytest.raises(Exit, match=r"^commit the template first; uncommitted: template/README"):
-        tasks.template_commit(git_repo)
-
-
-def test_update_needs_answers_that_point_at_a_commit_with_the_template(tasks, git_repo, git):
-    project = git_repo / "projects" / "p"
-    project.mkdir(parents=True)
-    (project / "README.md").write_text("# p\n")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-qm", "no template yet")
-    with pytest.raises(Exit, match=r"^projects/p has no \.copier-answers\.yml"):
-        tasks._check_updatable(git_repo, "p")
-
-    old = git(git_repo, "rev-parse", "--short", "HEAD").strip()
-    (project / ".copier-answers.yml").write_text(f"_commit: {old}\n_src_path: .\n")
-    with pytest.raises(Exit, match=rf"_commit {old} has no copier.yml in this clone"):
-        tasks._check_updatable(git_repo, "p")
-
-    (git_repo / "copier.yml").write_text("_subdirectory: template\n")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-qm", "template")
-    new = git(git_repo, "rev-parse", "--short", "HEAD").strip()
-    (project / ".copier-answers.yml").write_text(f"_commit: {new}\n_src_path: .\n")
-    with pytest.raises(Exit, match=r"^projects/p has uncommitted changes; commit them first"):
-        tasks._check_updatable(git_repo, "p")
-    git(git_repo, "commit", "-qam", "answers")
-    assert tasks._check_updatable(git_repo, "p") is None
+def test_a_failed_step_stops_with_its_summary_and_its_exit_status(tmp_path):
+    fails = [sys.executable, "-c", "import sys; print('error: no lock here'); sys.exit(3)"]
+    with pytest.raises(ToolError) as caught:
+        new_project.run_step(fails, tmp_path, "uv lock")
+    assert (caught.value.message, caught.value.code) == ("uv lock failed: error: no lock here", 3)
+    assert new_project.run_step([sys.executable, "-c", "pass"], tmp_path, "ok") is None
 
 
 # ----------------------------------------------------------------------------- a real render
 
-TEMPLATE_FILES = ("copier.yml", "template", "tasks.py")
-"""What is copied from this work tree into the clone (committed or not)."""
+TEMPLATE_FILES = ("copier.yml", "template", "tasks.py", "tools")
+"""What is copied from this work tree into the clone (committed or not): the template and
+the tasks with the tools they call."""
 
 
 @pytest.fixture
 def repo_clone(repo_root, tmp_path, git) -> Path:
-    """A clone of this repo's HEAD with the work tree's template and tasks.py committed in it."""
+    """A clone of this repo's HEAD with the work tree's TEMPLATE_FILES committed in it."""
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--no-hardlinks", str(repo_root), str(clone))
     for name in TEMPLATE_FILES:

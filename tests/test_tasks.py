@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.runners import Result
@@ -53,16 +58,32 @@ def test_projects_are_discovered_from_the_projects_folder(tasks, repo_root):
 
 
 def test_unknown_project_stops_with_status_2_and_the_known_names(tasks):
+    context = RecordingContext()
     with pytest.raises(Exit) as caught:
-        tasks.resolve_projects("ct-sgg", allow_all=True)
+        tasks.train(context, project="ct-sgg")
     assert caught.value.code == 2
     known = ", ".join(tasks.known_projects())
     assert str(caught.value.message) == f"error: unknown project 'ct-sgg'; known: {known}, all"
+    assert context.commands == []
 
 
 def test_all_is_refused_where_one_project_is_needed(tasks):
     with pytest.raises(Exit, match=rf"known: {', '.join(tasks.known_projects())}$"):
-        tasks.resolve_projects("all", allow_all=False)
+        tasks.predict(RecordingContext(), project="all", input_="in.nii.gz", output="out.nii.gz")
+
+
+GROUPS = {"quality", "model", "release", "projects"}
+
+
+def test_every_task_keeps_its_short_name_and_belongs_to_one_group(tasks):
+    names = set(tasks.ns.task_names)
+    short = {name for name in names if "." not in name}
+    grouped = sorted(name.split(".") for name in names - short)
+    assert {group for group, _ in grouped} == GROUPS
+    assert sorted(task for _, task in grouped) == sorted(short)  # each in exactly one group
+    assert {"train", "update-template", "deploy", "check", "new"} <= short
+    for group, name in grouped:  # the same task object under both names
+        assert tasks.ns.collections[group][name] is tasks.ns[name]
 
 
 def test_train_runs_the_project_script_with_every_override(tasks, repo_root):
@@ -281,17 +302,61 @@ def test_check_task_prints_every_project_and_exits_1_on_problems(repo_root):
     assert result.returncode == (1 if failed else 0)
 
 
-@pytest.mark.parametrize(
-    ("said", "version"),
-    [
-        ("evaluating x\npromoted ct-seg v12 to champion (staging): first deployment\n", "12"),
-        ("cxr-cls v3 is already champion; nothing to deploy\n", "3"),
-        ("refused: challenger v2 does not beat champion v1\n", None),
-        ("", None),
-    ],
+class DeployingContext(RecordingContext):
+    """Runs the deploy script as one that decided ``result`` (medai's writer) and exited 0.
+
+    ``result`` None: the script exited 0 but wrote no result file.
+    """
+
+    def __init__(self, result) -> None:
+        super().__init__()
+        self.result = result
+
+    def run(self, command: str, **kwargs):
+        if "deploy.py" in command and self.result is not None:
+            words = shlex.split(command)
+            self.result.write(Path(words[words.index("--result-file") + 1]))
+        return super().run(command, **kwargs)
+
+
+def _outcome(outcome: str, version: str | None):
+    from medai.deployment.cli import DeployResult  # noqa: PLC0415 - the script's own writer
+
+    return DeployResult("ct-seg", "staging", outcome, version, version or "3", "a reason")
+
+
+needs_kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None and shutil.which("kustomize") is None,
+    reason="kubectl (or kustomize) is not on PATH; rendering the manifests needs it",
 )
-def test_the_champion_version_is_read_from_what_deploy_said(tasks, said, version):
-    assert tasks.champion_version_said(said) == version
+
+
+@needs_kubectl
+@pytest.mark.parametrize("outcome", ["promoted", "already_champion"])
+def test_deploy_annotates_the_manifests_with_the_champion_the_script_wrote(tasks, capsys, outcome):
+    context = DeployingContext(_outcome(outcome, "12"))
+
+    tasks.deploy(context, project="ct-seg", set_=["train.epochs=1"])
+
+    (command,) = context.commands
+    assert "--env staging --result-file " in command
+    assert command.endswith("--set train.epochs=1")
+    out = capsys.readouterr().out
+    assert out.startswith("# would apply to staging (kubectl apply -f -;")
+    deployments = [
+        doc for doc in yaml.safe_load_all(out.split("\n", 1)[1]) if doc["kind"] == "Deployment"
+    ]
+    (deployment,) = deployments
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["medai/model-version"] == "12"
+
+
+def test_deploy_that_wrote_no_result_stops_with_one_line(tasks):
+    with pytest.raises(Exit) as caught:
+        tasks.deploy(DeployingContext(None), project="ct-seg")
+
+    assert caught.value.code == 2
+    assert str(caught.value.message).startswith("the deploy script wrote no result file (")
 
 
 @pytest.mark.parametrize(
@@ -318,3 +383,26 @@ def test_apply_without_a_cluster_context_is_refused_before_the_gate(tasks):
             context, project="ct-seg", apply=True, tag="abc1234", registry="reg.example.org/m"
         )
     assert context.commands == ["kubectl config current-context"]
+
+
+def test_the_grouped_name_runs_the_same_task_as_the_short_one(repo_root):
+    short = _invoke(repo_root, "train", "--project=nope")
+    grouped = _invoke(repo_root, "model.train", "--project=nope")
+
+    assert short.returncode == grouped.returncode == 2
+    assert grouped.stderr == short.stderr
+    assert grouped.stderr.startswith("error: unknown project 'nope'; known: ")
+    listed = _invoke(repo_root, "--list").stdout.split()
+    assert {"update-template", "projects.update-template", "deploy", "release.deploy"} <= set(
+        listed
+    )
+
+
+def test_the_structure_doc_lists_the_standard_makefile_targets_and_each_is_a_task(tasks, repo_root):
+    from tools.structure_check import MAKE_TARGETS  # noqa: PLC0415 - the check's own list
+
+    doc = " ".join((repo_root / "docs" / "project-structure.md").read_text().split())
+    listed = re.search(r"a target for each standard job \(([^:]+):", doc)
+    assert listed is not None, "docs/project-structure.md no longer lists the Makefile targets"
+    assert [target.strip() for target in listed[1].split(",")] == list(MAKE_TARGETS)
+    assert set(MAKE_TARGETS) <= set(tasks.ns.task_names)
