@@ -1,0 +1,121 @@
+"""Random smooth fields and implicit shapes on a voxel grid, the phantom's drawing tools.
+
+Shapes are level sets (< 1 inside) rather than masks, so that a smooth random field
+added before thresholding deforms them into irregular, organ-like outlines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+_FOURIER_WAVES: Final = 6
+_TWO_PI: Final = np.float32(2.0 * np.pi)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Voxel-centre coordinates as open (broadcastable) axes of a volume or of a box in it."""
+
+    shape: tuple[int, int, int]
+    i: FloatArray
+    j: FloatArray
+    k: FloatArray
+
+    @classmethod
+    def of(cls, shape: tuple[int, int, int]) -> Grid:
+        """Axes of a whole volume; broadcasting them avoids three full index arrays."""
+        return cls.over((slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2])))
+
+    @classmethod
+    def over(cls, box: tuple[slice, slice, slice]) -> Grid:
+        """Axes of a sub-box that keep the full volume's coordinates (cheaper local work)."""
+        i, j, k = (np.arange(axis.start, axis.stop, dtype=np.float32) for axis in box)
+        return cls(
+            shape=(i.size, j.size, k.size),
+            i=i.reshape(-1, 1, 1),
+            j=j.reshape(1, -1, 1),
+            k=k.reshape(1, 1, -1),
+        )
+
+
+def rotation(
+    rng: np.random.Generator, max_degrees: tuple[float, float, float]
+) -> npt.NDArray[np.float32]:
+    """Draw a rotation from Euler angles bounded per axis, so structures keep a plausible pose."""
+    ai, aj, ak = (float(np.deg2rad(rng.uniform(-limit, limit))) for limit in max_degrees)
+    ci, si, cj, sj, ck, sk = np.cos(ai), np.sin(ai), np.cos(aj), np.sin(aj), np.cos(ak), np.sin(ak)
+    about_i = np.array([[1.0, 0.0, 0.0], [0.0, ci, -si], [0.0, si, ci]])
+    about_j = np.array([[cj, 0.0, sj], [0.0, 1.0, 0.0], [-sj, 0.0, cj]])
+    about_k = np.array([[ck, -sk, 0.0], [sk, ck, 0.0], [0.0, 0.0, 1.0]])
+    matrix: npt.NDArray[np.float64] = about_k @ about_j @ about_i
+    return matrix.astype(np.float32)
+
+
+def ellipsoid_level(
+    grid: Grid,
+    centre: npt.ArrayLike,
+    semi_axes: npt.ArrayLike,
+    turn: npt.NDArray[np.float32] | None = None,
+) -> FloatArray:
+    """Return the implicit function of an ellipsoid: < 1 inside, 1 on its surface."""
+    rot = np.eye(3, dtype=np.float32) if turn is None else turn
+    c = np.asarray(centre, dtype=np.float32)
+    r = np.asarray(semi_axes, dtype=np.float32)
+    di, dj, dk = grid.i - c[0], grid.j - c[1], grid.k - c[2]
+    level = np.zeros(grid.shape, dtype=np.float32)
+    for axis in range(3):  # one vectorised pass per principal axis
+        local = rot[0, axis] * di + rot[1, axis] * dj + rot[2, axis] * dk
+        level += (local / r[axis]) ** 2
+    return level
+
+
+def smooth_field(grid: Grid, rng: np.random.Generator, cycles_per_fov: float) -> FloatArray:
+    """Draw a smooth random field of about unit variance from a few random cosines.
+
+    ``cycles_per_fov`` bounds the frequency: about 1 gives bias-field-like gradients,
+    about 2 gives the bulges and lobes of an irregular tumour outline.
+    """
+    field = np.zeros(grid.shape, dtype=np.float32)
+    extent = np.asarray(grid.shape, dtype=np.float32)
+    for _ in range(_FOURIER_WAVES):
+        freq = (rng.uniform(-cycles_per_fov, cycles_per_fov, size=3) / extent).astype(np.float32)
+        phase = np.float32(rng.uniform(0.0, 2.0 * np.pi))
+        field += np.cos(_TWO_PI * (freq[0] * grid.i + freq[1] * grid.j + freq[2] * grid.k) + phase)
+    return field / np.float32(np.sqrt(_FOURIER_WAVES / 2.0))
+
+
+def texture(shape: tuple[int, int, int], rng: np.random.Generator, sigma: float) -> FloatArray:
+    """Draw band-limited noise of unit variance: tissue texture, or where sulci fall."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    smooth: FloatArray = ndimage.gaussian_filter(noise, sigma=sigma)
+    spread = float(smooth.std())
+    return smooth / np.float32(spread if spread > 0 else 1.0)
+
+
+def largest_component(mask: BoolArray) -> BoolArray:
+    """Keep the largest connected component, so deformation never leaves detached islands."""
+    components, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    largest: BoolArray = components == int(np.argmax(sizes))
+    return largest
+
+
+def bounding_box(mask: BoolArray, pad: int) -> tuple[slice, slice, slice]:
+    """Return the box around a non-empty mask grown by ``pad`` voxels, clipped to the volume."""
+    nonzero = np.nonzero(mask)
+    i, j, k = (
+        slice(max(int(axis.min()) - pad, 0), min(int(axis.max()) + pad + 1, size))
+        for axis, size in zip(nonzero, mask.shape, strict=True)
+    )
+    return i, j, k
