@@ -1,9 +1,11 @@
 """The cases a segmentation project trains and evaluates on, and where they come from.
 
 A project's data source returns ``SegmentationData``: the parsed dataset (image and
-label paths, label names) and its case-level split. ``load_or_generate`` is the usual
-source: the configured MSD / nnU-Net folder, or else the project's own sample data,
-generated once into a folder named by everything that determines its content.
+label paths, channel and label names) and its case-level split. ``load_or_generate`` is
+the usual source: the configured MSD / nnU-Net folder, or else the project's own sample
+data, generated once into a folder named by everything that determines its content.
+``case_item`` is the one way a case becomes the item the transform chains load
+(``medai.segmentation.transforms.LoadCased``); this module imports no torch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 from medai.config import ConfigError, ProjectSettings
 from medai.data import (
@@ -30,6 +32,20 @@ from medai.segmentation.settings import DecathlonDataSettings
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
 _DIGEST_CHARS = 10
+
+IMAGE: Final = "image"
+"""Item key of a case's image: its file path(s), then (after LoadCased) a (C, X, Y, Z) tensor."""
+LABEL: Final = "label"
+"""Item key of a case's label map: its file path, then a (1, X, Y, Z) tensor."""
+
+
+def case_item(case: LabelledCase) -> dict[str, Any]:
+    """The item the transform chains load for ``case``: its image file(s) and label file.
+
+    The image is always a list of paths, one 3D or 4D file or one file per channel, so a
+    multi-channel case needs no other code path than a single-channel one.
+    """
+    return {IMAGE: [str(path) for path in case.images], LABEL: str(case.label)}
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,7 @@ class SegmentationData:
         files = (
             self.dataset.files()
             if cases is None
-            else [path for case in cases for path in (case.image, case.label)]
+            else [path for case in cases for path in case.files()]
         )
         return build_manifest(self.dataset.name, self.dataset.root, files)
 

@@ -4,11 +4,15 @@ Serving must see exactly what training saw, so the geometry (orientation, spacin
 the intensity window are built here from one config section and nowhere else (the ONNX
 server reproduces them in numpy: ``medai.segmentation.onnx_segmenter``). A case whose
 header declares a geometry that respacing would blow up is refused when it is loaded,
-naming its file, before ``Spacingd`` allocates the grid (``medai.inference.budget``).
+naming its file, from its header: before its voxels are decoded and before ``Spacingd``
+allocates the grid (``medai.inference.budget``). A case's image is one file (3D, or 4D
+with the channels last) or one 3D file per channel (``medai.io.channels``); either loads
+as one (C, X, Y, Z) MetaTensor, so the chains serve single- and multi-channel data alike.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,11 +34,24 @@ from monai.transforms import (
 
 from medai.config.sections import WorkLimits
 from medai.inference import WorkLimitError, WorkPlan, check_work, plan_volume_segmentation
-from medai.io import MedicalImageError, Volume, read_nifti
+from medai.io import ChannelVolume, MedicalImageError, Volume, read_nifti
+from medai.io.channels import OpenedChannels, open_channels
+from medai.io.nifti import open_nifti
+from medai.segmentation.data import IMAGE, LABEL
 from medai.segmentation.settings import PreprocessingSettings, TrainSettings
 
-IMAGE = "image"
-LABEL = "label"
+__all__ = [
+    "IMAGE",
+    "LABEL",
+    "LoadCased",
+    "channels_to_metatensor",
+    "geometry_and_intensity",
+    "image_files",
+    "inference_transforms",
+    "training_transforms",
+    "validation_transforms",
+    "volume_to_metatensor",
+]
 
 
 def volume_to_metatensor(volume: Volume) -> MetaTensor:
@@ -45,11 +62,38 @@ def volume_to_metatensor(volume: Volume) -> MetaTensor:
     )
 
 
+def channels_to_metatensor(volume: ChannelVolume) -> MetaTensor:
+    """The (C, X, Y, Z) MetaTensor of a multi-channel volume, carrying its affine."""
+    array = np.ascontiguousarray(volume.array, dtype=np.float32)
+    return MetaTensor(
+        torch.from_numpy(array), affine=torch.from_numpy(volume.affine.astype(np.float64))
+    )
+
+
+def image_files(value: object) -> list[Path]:
+    """The image file(s) of an item: one path, or a list of them (``case_item``'s form).
+
+    Raises:
+        TypeError: ``value`` is neither a path nor a non-empty list of paths.
+    """
+    if isinstance(value, str | os.PathLike):
+        return [Path(value)]
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(item, str | os.PathLike) for item in value)
+    ):
+        return [Path(item) for item in value]
+    raise TypeError(f"item {IMAGE!r} must be a file path or a list of them, got {value!r}")
+
+
 class LoadCased(MapTransform):
     """Load an image/label pair through ``medai.io`` and check they belong together.
 
     MONAI's ``LoadImaged`` would do the reading, but its errors do not say which case is
-    broken; here every problem names the file.
+    broken; here every problem names the file. The image item is one path or a list of
+    them (``medai.segmentation.data.case_item``): one 3D file, one 4D file with the
+    channels last, or one 3D file per channel.
     """
 
     def __init__(
@@ -57,26 +101,40 @@ class LoadCased(MapTransform):
         allowed_labels: Sequence[int],
         prep: PreprocessingSettings | None = None,
         limits: WorkLimits | None = None,
+        channels: Sequence[str] | None = None,
     ) -> None:
-        """Remember which label values the dataset declares, and the grids it may produce.
+        """Remember which label values and channels the dataset declares, and the limits.
 
         Args:
             allowed_labels: The label values of ``dataset.json``.
             prep: The geometry the chain resamples to; None checks no grid.
-            limits: The largest grid a step may produce; None: the defaults.
+            limits: The largest grid a step may produce (all channels together count
+                against ``max_grid_voxels`` too); None: the defaults.
+            channels: The dataset's channel names, in order (``DecathlonDataset.channels``):
+                an image with another channel count is refused. None: any count.
         """
         super().__init__(keys=[IMAGE, LABEL], allow_missing_keys=True)
         self.allowed_labels = np.asarray(sorted(allowed_labels))
         self.prep = prep
         self.limits = limits or WorkLimits()
+        self.channels = tuple(channels) if channels is not None else None
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        """Replace the ``image`` (and ``label``) paths by MetaTensors."""
+        """Replace the ``image`` path(s) (and ``label`` path) by MetaTensors.
+
+        Raises:
+            MedicalImageError: A file cannot be used, the channels disagree or their count
+                is not the dataset's (``ChannelMismatchError``, ``ChannelCountError``), the
+                label is not on the image's grid or holds undeclared values;
+                ``WorkLimitError`` when the case's grids would exceed ``limits``.
+        """
         out = dict(data)
-        image_path = Path(out[IMAGE])
-        image = read_nifti(image_path)
-        self._check_grids(image_path, image)
-        out[IMAGE] = volume_to_metatensor(image)
+        files = image_files(out[IMAGE])
+        opened = self._open(files)
+        self._check_grids(files[0], opened)
+        opened.check_voxels(self.limits.max_grid_voxels)
+        image = opened.decode()
+        out[IMAGE] = channels_to_metatensor(image)
         if LABEL in out:
             label_path = Path(out[LABEL])
             label = read_nifti(label_path)
@@ -84,7 +142,11 @@ class LoadCased(MapTransform):
             out[LABEL] = volume_to_metatensor(label)
         return out
 
-    def _check_grids(self, path: Path, image: Volume) -> None:
+    def _open(self, files: Sequence[Path]) -> OpenedChannels:
+        """Check the headers of the case's image file(s); no voxel is decoded."""
+        return open_channels([(path, open_nifti(path)) for path in files], self.channels)
+
+    def _check_grids(self, path: Path, image: OpenedChannels) -> None:
         """Refuse a case whose reoriented, respaced or padded grid exceeds the limit."""
         if self.prep is None:
             return
@@ -104,7 +166,7 @@ class LoadCased(MapTransform):
         except WorkLimitError as exc:
             raise exc.for_path(path) from None
 
-    def _check_label(self, path: Path, image: Volume, label: Volume) -> None:
+    def _check_label(self, path: Path, image: ChannelVolume, label: Volume) -> None:
         if label.shape != image.shape:
             raise MedicalImageError(
                 path, f"label shape {label.shape} differs from image shape {image.shape}"
@@ -150,16 +212,19 @@ def training_transforms(
     train: TrainSettings,
     allowed_labels: Sequence[int],
     limits: WorkLimits | None = None,
+    *,
+    channels: Sequence[str] | None = None,
 ) -> Compose:
     """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches.
 
     ``limits`` (the project's ``limits`` section; None: the defaults) bounds the grid each
-    case resamples to, checked from its header before the case is resampled.
+    case resamples to, checked from its header before the case is resampled; ``channels``
+    (the dataset's channel names; None: any count) the channels each case must have.
     """
     keys = [IMAGE, LABEL]
     return Compose(
         [
-            LoadCased(allowed_labels, prep, limits),
+            LoadCased(allowed_labels, prep, limits, channels),
             *geometry_and_intensity(prep, keys),
             SpatialPadd(keys=keys, spatial_size=prep.patch_size),
             RandCropByPosNegLabeld(
@@ -182,10 +247,14 @@ def validation_transforms(
     prep: PreprocessingSettings,
     allowed_labels: Sequence[int],
     limits: WorkLimits | None = None,
+    *,
+    channels: Sequence[str] | None = None,
 ) -> Compose:
     """Whole volumes, normalised like training, for sliding-window validation."""
     keys = [IMAGE, LABEL]
-    return Compose([LoadCased(allowed_labels, prep, limits), *geometry_and_intensity(prep, keys)])
+    return Compose(
+        [LoadCased(allowed_labels, prep, limits, channels), *geometry_and_intensity(prep, keys)]
+    )
 
 
 def inference_transforms(prep: PreprocessingSettings) -> Compose:
