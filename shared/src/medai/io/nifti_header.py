@@ -32,7 +32,7 @@ HEADER_BYTES: Final = 540
 
 _HEADER_CLASSES: Final = (nib.Nifti1Header, nib.Nifti2Header)
 _XFORM_CODES: Final = tuple(int(code) for code in nib.nifti1.xform_codes.value_set())
-_VOLUME_DIMS: Final = (3, 4)  # 3D, or 4D with a last axis of 1 (others are refused by shape)
+_VOLUME_DIMS: Final = (3, 4)  # 3D, or 4D: a last axis of 1, or channels (medai.io.channels)
 _QFACS: Final = (-1.0, 0.0, 1.0)  # 0 is not in the standard; nibabel and ITK read it as 1
 # nibabel's tolerance for b^2 + c^2 + d^2 above 1: float32 rounding of a unit quaternion.
 _QUATERNION_SLACK: Final = 3 * float(np.finfo(np.float32).eps)
