@@ -1,69 +1,51 @@
 """The typed settings of brain-mri: the segmentation kit's sections plus its data.
 
 ``PROJECT`` is what the kit's commands and server are given. Without a configured
-dataset, brain-mri trains on seeded brain-tumour phantoms (``data/synthetic.py``).
+dataset, brain-mri trains on generated spheres (``data/dataset.py``).
 """
 
 from __future__ import annotations
-
-from typing import Annotated, Final
 
 from pydantic import Field, model_validator
 
 import brain_mri
 from brain_mri.data.dataset import prepare_dataset
-from brain_mri.data.synthetic import MAX_CASE_EDGE, MAX_NOISE, MIN_CASE_EDGE, Layout
 from medai.config import Section
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject
 from medai.segmentation.settings import DecathlonDataSettings, SegmentationSettings
 
-MAX_SPACING_MM: Final = 10.0
-"""Coarsest phantom voxel: beyond this a 'head' of 48 voxels would be half a metre wide."""
 
+class SphereSettings(Section):
+    """The sample volumes: noisy bright spheres (label 1) in cubes of ``edge`` voxels."""
 
-Edge = Annotated[int, Field(ge=1, le=MAX_CASE_EDGE)]
-Millimetres = Annotated[float, Field(gt=0.0, le=MAX_SPACING_MM)]
-
-
-class SyntheticDataSettings(Section):
-    """The brain-tumour phantoms generated when no real dataset is configured."""
-
-    n_cases: int = Field(default=20, ge=4, le=1000)
-    shape: tuple[Edge, Edge, Edge] = Field(
-        default=(64, 64, 64), description="Volume shape in voxels; the anatomy scales with it."
-    )
-    spacing: tuple[Millimetres, Millimetres, Millimetres] = Field(
-        default=(2.0, 2.0, 2.0), description="Voxel size in mm, written into the affine."
-    )
-    layout: Layout = Field(
-        default="msd", description="msd: one 4D NIfTI per case; nnunet: one file per channel."
+    n_cases: int = Field(default=12, ge=4)
+    edge: int = Field(default=48, ge=16, description="Cube edge in voxels.")
+    spacing: float = Field(default=1.5, gt=0, description="Isotropic voxel size in mm.")
+    spheres: int = Field(default=4, ge=1, description="Spheres drawn per volume.")
+    radius: tuple[int, int] = Field(
+        default=(4, 10), description="Smallest and largest sphere radius in voxels."
     )
     noise: float = Field(
-        default=0.04,
-        ge=0.0,
-        le=MAX_NOISE,
-        description="Rician noise, as a fraction of each channel's white-matter signal.",
+        default=0.5, ge=0.0, le=1.0, description="Background noise, up to this intensity."
     )
 
     @model_validator(mode="after")
-    def _anatomy_fits(self) -> SyntheticDataSettings:
-        # Skull, cortex and the tumour's rim scale with the shortest edge: below the
-        # minimum, the thinnest tumour region would shrink under a few voxels.
-        if min(self.shape) < MIN_CASE_EDGE:
+    def _spheres_fit_the_cube(self) -> SphereSettings:
+        smallest, largest = self.radius
+        if not 1 <= smallest < largest or 2 * largest >= self.edge:
             raise ValueError(
-                f"shape {list(self.shape)} must be at least {MIN_CASE_EDGE} voxels per axis "
-                "for the head and every tumour region to fit"
+                f"radius {list(self.radius)} needs 1 <= smallest < largest < edge / 2 "
+                f"(edge {self.edge})"
             )
         return self
 
 
 class DataSettings(DecathlonDataSettings):
-    """An MSD / nnU-Net dataset folder, else the phantoms; relative paths start at the project."""
+    """An MSD / nnU-Net dataset folder, else the spheres; relative paths start at the project."""
 
-    synthetic: SyntheticDataSettings = Field(
-        default_factory=SyntheticDataSettings,
-        description="The phantom dataset, used without dataset_dir.",
+    synthetic: SphereSettings = Field(
+        default_factory=SphereSettings, description="The sample data, used without dataset_dir."
     )
 
 
