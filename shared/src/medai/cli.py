@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from medai.config import ConfigError, ProjectSettings
 from medai.data import DatasetError
-from medai.errors import find_cause
+from medai.errors import NetworkContractError, find_cause
 from medai.io import MedicalImageError
 from medai.logs import configure_logging
 from medai.paths import RepoLayoutError
@@ -31,6 +31,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DatasetError,
     MedicalImageError,
     ModelNotFoundError,
+    NetworkContractError,
     RepoLayoutError,
     TrackingUnavailableError,
 )

@@ -22,3 +22,11 @@ def find_cause(error: BaseException, kinds: tuple[type[ErrorT], ...]) -> ErrorT 
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+class NetworkContractError(ValueError):
+    """A network that does not fit its data: channels in or out differ from the dataset's.
+
+    Raised before training starts, so no run is opened and nothing is registered; ``str()``
+    is one line naming both numbers.
+    """

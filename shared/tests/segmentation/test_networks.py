@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from monai.networks.nets import UNet
 
-from medai.segmentation.networks import UNetSegmentationNetwork, build_network
+from medai.errors import NetworkContractError
+from medai.segmentation.networks import (
+    UNetSegmentationNetwork,
+    build_network,
+    check_network_fits,
+)
 from medai.segmentation.settings import ModelSettings
 
 
@@ -30,3 +36,34 @@ def test_exported_module_is_the_bare_monai_unet_with_the_same_weights():
     assert example.shape == (1, 1, 4, 4, 4)
     network.eval()
     torch.testing.assert_close(exported(example), network(example))
+
+
+SMALL = ModelSettings(channels=(4, 8), strides=(2,), num_res_units=0)
+
+
+def test_the_unet_takes_as_many_channels_as_the_dataset_has():
+    network = build_network(SMALL, num_classes=4, in_channels=4)
+
+    logits = network(torch.zeros(1, 4, 8, 8, 8))
+
+    assert network.in_channels == 4
+    assert logits.shape == (1, 4, 8, 8, 8)
+    check_network_fits(network, in_channels=4, num_classes=4)
+
+
+def test_a_network_that_does_not_fit_the_data_is_refused_naming_both_numbers():
+    network = build_network(SMALL, num_classes=3, in_channels=1)
+
+    too_few = r"has 3 output channel.s. but the dataset has 4 labels"
+    with pytest.raises(NetworkContractError, match=too_few):
+        check_network_fits(network, in_channels=1, num_classes=4)
+    with pytest.raises(NetworkContractError, match=r"takes 1 input channel.s. but .* have 4"):
+        check_network_fits(network, in_channels=4, num_classes=3)
+
+
+def test_a_network_that_declares_one_head_and_computes_another_is_caught():
+    network = build_network(SMALL, num_classes=3)
+    network.num_classes = 4  # the declaration lies; the weights still give 3 channels
+
+    with pytest.raises(NetworkContractError, match="declares 4 output channels but computes 3"):
+        check_network_fits(network, in_channels=1, num_classes=4)

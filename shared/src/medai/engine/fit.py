@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,7 @@ def fit(
     devices: DevicePlan,
     checkpoint_dir: Path,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> FitOutcome:
     """Train ``task`` and leave it holding the best epoch's weights, on the CPU.
 
@@ -160,6 +161,7 @@ def fit(
         devices: Where and in which precision (``plan_devices``).
         checkpoint_dir: An empty folder for the checkpoints (``best.ckpt``, ``last.ckpt``).
         on_epoch: Called after every epoch with its record.
+        callbacks: More Lightning callbacks (after the engine's), e.g. a step timer.
 
     Raises:
         ValueError: ``checkpoint_dir`` is not empty (a stale ``best.ckpt`` would be kept).
@@ -182,8 +184,9 @@ def fit(
     )
     with _lightning_quiet():
         trainer = trainer_for(
-            train, devices, checkpoint_dir, [FinalEpochValidation(), recorder, best]
+            train, devices, checkpoint_dir, [FinalEpochValidation(), recorder, best, *callbacks]
         )
+        task.train()  # a network left in eval mode would train with frozen norms and no dropout
         try:
             trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
         except SystemExit:

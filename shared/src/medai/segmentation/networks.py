@@ -12,6 +12,7 @@ import torch
 from monai.networks.nets import UNet
 from torch import nn
 
+from medai.errors import NetworkContractError
 from medai.segmentation.settings import ModelSettings
 
 
@@ -46,18 +47,18 @@ class SegmentationNetwork(nn.Module, ABC):
 
 
 class UNetSegmentationNetwork(SegmentationNetwork):
-    """A 3D residual UNet (Kerfoot et al.) from MONAI with one input channel."""
+    """A 3D residual UNet (Kerfoot et al.) from MONAI."""
 
-    def __init__(self, settings: ModelSettings, num_classes: int) -> None:
-        """Build the network from its config section and the dataset's number of labels."""
+    def __init__(self, settings: ModelSettings, num_classes: int, in_channels: int = 1) -> None:
+        """Build the network from its config section and the dataset's channels and labels."""
         super().__init__()
         self.spatial_dims = 3
-        self.in_channels = 1
+        self.in_channels = in_channels
         self.num_classes = num_classes
         self.size_divisor = settings.size_divisor
         self.unet = UNet(
             spatial_dims=3,
-            in_channels=1,
+            in_channels=in_channels,
             out_channels=num_classes,
             channels=settings.channels,
             strides=settings.strides,
@@ -77,8 +78,44 @@ class UNetSegmentationNetwork(SegmentationNetwork):
         return logits
 
 
-def build_network(settings: ModelSettings, num_classes: int) -> SegmentationNetwork:
+def build_network(
+    settings: ModelSettings, num_classes: int, in_channels: int = 1
+) -> SegmentationNetwork:
     """The network named by ``model.architecture``."""
     if settings.architecture == "unet":
-        return UNetSegmentationNetwork(settings, num_classes)
+        return UNetSegmentationNetwork(settings, num_classes, in_channels)
     raise ValueError(f"unknown model.architecture {settings.architecture!r}")  # pragma: no cover
+
+
+def check_network_fits(network: SegmentationNetwork, in_channels: int, num_classes: int) -> None:
+    """Refuse a network whose channels differ from the data's, before anything trains.
+
+    Both the declared attributes and one forward pass of a small input are checked, so a
+    project network that declares one thing and computes another is caught too.
+
+    Raises:
+        NetworkContractError: naming the expected and the network's numbers.
+    """
+    name = type(network).__name__
+    if network.in_channels != in_channels:
+        message = (
+            f"{name} takes {network.in_channels} input channel(s) but the dataset's images "
+            f"have {in_channels}"
+        )
+        raise NetworkContractError(message)
+    if network.num_classes != num_classes:
+        message = (
+            f"{name} has {network.num_classes} output channel(s) but the dataset has "
+            f"{num_classes} labels (background included)"
+        )
+        raise NetworkContractError(message)
+    with torch.no_grad():
+        was_training = network.training
+        logits = network.eval()(network.example_input())
+        network.train(was_training)
+    if logits.shape[1] != num_classes:
+        message = (
+            f"{name} declares {network.num_classes} output channels but computes "
+            f"{logits.shape[1]}; the dataset has {num_classes} labels"
+        )
+        raise NetworkContractError(message)

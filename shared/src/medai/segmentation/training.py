@@ -25,8 +25,8 @@ from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_t
 from medai.engine.task import OptimiserSettings, TrainingTask
 from medai.errors import find_cause
 from medai.io import MedicalImageError
-from medai.segmentation.data import SegmentationData
-from medai.segmentation.networks import SegmentationNetwork, build_network
+from medai.segmentation.data import SegmentationData, case_item
+from medai.segmentation.networks import SegmentationNetwork, build_network, check_network_fits
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.segmenter import Segmenter
 from medai.segmentation.settings import SegmentationSettings
@@ -120,17 +120,21 @@ def _build_loaders(
     settings: SegmentationSettings, data: SegmentationData
 ) -> tuple[DataLoader, DataLoader]:
     labels = list(data.labels)
-    train_items = [{IMAGE: str(c.image), LABEL: str(c.label)} for c in data.training_cases()]
-    val_items = [{IMAGE: str(c.image), LABEL: str(c.label)} for c in data.validation_cases()]
+    channels = data.dataset.channels
+    train_items = [case_item(c) for c in data.training_cases()]
+    val_items = [case_item(c) for c in data.validation_cases()]
     train_ds = CacheDataset(
         train_items,
-        training_transforms(settings.preprocessing, settings.train, labels, settings.limits),
+        training_transforms(
+            settings.preprocessing, settings.train, labels, settings.limits, channels=channels
+        ),
         cache_rate=settings.train.cache_rate,
         num_workers=None,
         progress=False,
     )
     val_ds = Dataset(
-        val_items, validation_transforms(settings.preprocessing, labels, settings.limits)
+        val_items,
+        validation_transforms(settings.preprocessing, labels, settings.limits, channels=channels),
     )
     val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
     train_loader = DataLoader(
@@ -168,6 +172,7 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
         medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
             here (before any data is read).
         medai.data.DatasetError, medai.io.MedicalImageError: the data cannot be used.
+        medai.errors.NetworkContractError: the network's channels differ from the data's.
     """
     from medai.segmentation.registry import register_segmentation_model  # noqa: PLC0415
 
@@ -175,8 +180,10 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
     devices = plan_devices(settings.train)
     torch.manual_seed(settings.seed)
     data = project.load_data(settings)
+    in_channels = len(data.dataset.channels)
+    network = build_network(settings.model, len(data.labels), in_channels)
+    check_network_fits(network, in_channels, len(data.labels))
     train_loader, val_loader = data_loaders(settings, data)
-    network = build_network(settings.model, num_classes=len(data.labels))
     task = SegmentationTask(network, settings, list(data.dataset.foreground_labels.values()))
 
     def register(tags: Mapping[str, str]) -> str:
