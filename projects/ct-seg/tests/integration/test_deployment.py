@@ -13,7 +13,6 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-pytest.importorskip("medai.deployment", reason="medai.deployment (the promotion gate) is missing")
 from ct_seg.mlops.deployment import deploy_main, rollback_main
 
 pytestmark = pytest.mark.integration
