@@ -21,7 +21,7 @@ import nox
 
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
-# `structure` joins the defaults (and .ci/run) once every project passes it.
+# What `uv run nox` runs with no -s: the checks, then `tests` for every target (as .ci/run).
 nox.options.sessions = [
     "lint",
     "typecheck",
