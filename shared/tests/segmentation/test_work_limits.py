@@ -25,7 +25,7 @@ from medai.io import Volume, read_nifti, write_nifti
 from medai.segmentation.cli import project_commands
 from medai.segmentation.onnx_segmenter import OnnxSegmenter
 from medai.segmentation.segmenter import Segmenter
-from medai.segmentation.serving.app import segmentation_app_factory
+from medai.segmentation.serving.app import app_factory
 from medai.segmentation.serving.predict import predict_router
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.segmentation.transforms import IMAGE, LABEL, validation_transforms
@@ -171,7 +171,7 @@ def served(demo, onnx_path, test_client):
         extra={"preprocessing": PREP.model_dump(mode="json"), "labels": {"0": "bg", "1": "s"}},
     )
     model_dir = write_bundle(demo.root / "models" / "sphere-seg" / "2", card, onnx_path).folder
-    create = segmentation_app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, predict_router(demo.project))
     clients = []
 
     def start(**environ: str):

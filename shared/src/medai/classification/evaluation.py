@@ -30,7 +30,7 @@ from medai.classification.plots import (
     plot_roc_curves,
 )
 from medai.classification.project import ClassificationProject, SettingsT
-from medai.classification.registry import LoadedClassifier, load_registered_classifier
+from medai.classification.registry import LoadedModel, load_registered_model
 from medai.config import ConfigError
 from medai.deployment.gate import GateMetric, GateScores
 from medai.io import RadiographLimits
@@ -59,7 +59,7 @@ _TABLE_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class ClassificationEvaluation:
+class EvaluationReport:
     """The report of one evaluation and where it went."""
 
     model_name: str
@@ -73,7 +73,7 @@ class ClassificationEvaluation:
 
 
 def _probabilities(
-    model: LoadedClassifier, items: Sequence[RadiographItem], limits: RadiographLimits, threads: int
+    model: LoadedModel, items: Sequence[RadiographItem], limits: RadiographLimits, threads: int
 ) -> NDArray[np.float64]:
     """``(N, K)`` probabilities, reading and predicting ``_CHUNK`` images at a time."""
     classifier = model.classifier()
@@ -118,7 +118,7 @@ def cam_choices(
 
 
 def _cam_panels(
-    model: LoadedClassifier,
+    model: LoadedModel,
     items: Sequence[RadiographItem],
     choices: Sequence[tuple[int, int]],
     limits: RadiographLimits,
@@ -215,7 +215,7 @@ def evaluate(
     alias: str | None = None,
     *,
     record: bool = True,
-) -> ClassificationEvaluation:
+) -> EvaluationReport:
     """Evaluate the model behind ``alias`` (see medai.tracking.model_choice).
 
     Writes the report locally and to a new MLflow run and, when ``record``, tags the
@@ -227,7 +227,7 @@ def evaluate(
         ConfigError: the dataset's labels are not the ones the model was trained on.
         medai.data.DatasetError, medai.io.MedicalImageError: unusable data (named).
     """
-    model = load_registered_classifier(project.binding, settings, alias)
+    model = load_registered_model(project.binding, settings, alias)
     data = project.load_data(settings)
     if tuple(data.labels) != model.labels:
         raise ConfigError(
@@ -287,7 +287,7 @@ def evaluate(
     if record:
         tags = evaluation_tags(PRIMARY_METRIC, report.macro_auroc, run.info.run_id, manifest.digest)
         tag_version(model.name, model.version, tags)
-    return ClassificationEvaluation(
+    return EvaluationReport(
         model.name,
         model.version,
         model.alias,
@@ -299,7 +299,7 @@ def evaluate(
     )
 
 
-def gate_scores(evaluation: ClassificationEvaluation) -> GateScores:
+def gate_scores(evaluation: EvaluationReport) -> GateScores:
     """The evaluation as the deployment gate compares it.
 
     Ranked by macro AUROC; each label's AUROC may not regress beyond tolerance. Only

@@ -102,9 +102,9 @@ def predict_to_file(
     """
     check_output_path(output)
     radiograph = read_radiograph(source, limits=settings.radiograph.limits())
-    from medai.classification.registry import load_registered_classifier  # noqa: PLC0415
+    from medai.classification.registry import load_registered_model  # noqa: PLC0415
 
-    model = load_registered_classifier(project.binding, settings, alias)
+    model = load_registered_model(project.binding, settings, alias)
     try:
         check_radiograph(
             radiograph.pixels,

@@ -40,7 +40,7 @@ _PARITY_BATCHES = (1, 3)
 
 
 @dataclass(frozen=True)
-class LoadedClassifier:
+class LoadedModel:
     """A registered classifier with everything needed to run it."""
 
     network: CamClassifier
@@ -89,7 +89,7 @@ def labels_from(raw: Mapping[str, Any] | None) -> tuple[str, ...]:
     return tuple(str(raw[key]) for key in sorted(raw, key=int))
 
 
-def register_classifier(
+def register_model(
     network: CamClassifier,
     settings: ClassificationSettings,
     *,
@@ -131,9 +131,9 @@ def register_classifier(
     )
 
 
-def load_registered_classifier(
+def load_registered_model(
     binding: ProjectBinding[Any], settings: ClassificationSettings, alias: str | None = None
-) -> LoadedClassifier:
+) -> LoadedModel:
     """Load the version behind ``alias`` (see medai.tracking.model_choice).
 
     Raises:
@@ -157,10 +157,10 @@ def load_registered_classifier(
     thresholds = {label: float(stored[label]) for label in labels if label in stored}
     if len(thresholds) != len(labels):  # registered without an operating point
         thresholds = settings.evaluate.thresholds_for(labels)
-    return LoadedClassifier(network, name, number, found.alias, preprocessing, labels, thresholds)
+    return LoadedModel(network, name, number, found.alias, preprocessing, labels, thresholds)
 
 
-def load_classifier_version(
+def load_model_version(
     binding: ProjectBinding[Any], settings: ClassificationSettings, version: str
 ) -> CamClassifier:
     """Load one registered version's network (for the torch serving backend).

@@ -20,7 +20,7 @@ import torch
 
 from medai.classification.model_factory import build_network
 from medai.classification.project import ClassificationProject, SettingsT
-from medai.classification.registry import register_classifier
+from medai.classification.registry import register_model
 from medai.classification.training import MONITOR, plain_tensors, training_setup
 from medai.classification.training_inputs import TrainingInputs, read_training_inputs
 from medai.engine.devices import plan_devices
@@ -83,7 +83,7 @@ def train(
     )
 
     def register(tags: Mapping[str, str]) -> str:
-        return register_classifier(
+        return register_model(
             network, settings, labels=data.labels, thresholds=inputs.thresholds, tags=dict(tags)
         )
 

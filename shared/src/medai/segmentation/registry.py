@@ -71,7 +71,7 @@ def onnx_plan(network: SegmentationNetwork) -> OnnxPlan:
     )
 
 
-def register_segmentation_model(
+def register_model(
     network: SegmentationNetwork,
     settings: SegmentationSettings,
     *,

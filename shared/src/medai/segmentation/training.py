@@ -174,7 +174,7 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
         medai.data.DatasetError, medai.io.MedicalImageError: the data cannot be used.
         medai.errors.NetworkContractError: the network's channels differ from the data's.
     """
-    from medai.segmentation.registry import register_segmentation_model  # noqa: PLC0415
+    from medai.segmentation.registry import register_model  # noqa: PLC0415
 
     started = time.perf_counter()
     devices = plan_devices(settings.train)
@@ -187,7 +187,7 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
     task = SegmentationTask(network, settings, list(data.dataset.foreground_labels.values()))
 
     def register(tags: Mapping[str, str]) -> str:
-        return register_segmentation_model(network, settings, labels=data.labels, tags=dict(tags))
+        return register_model(network, settings, labels=data.labels, tags=dict(tags))
 
     params: dict[str, Any] = {
         "data.num_train_cases": len(data.split.train),

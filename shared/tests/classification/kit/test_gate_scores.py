@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from medai.classification.evaluation import ClassificationEvaluation, gate_scores
+from medai.classification.evaluation import EvaluationReport, gate_scores
 from medai.classification.metrics import evaluate_classifier
 
 
-def evaluation(probabilities: np.ndarray, targets: np.ndarray) -> ClassificationEvaluation:
+def evaluation(probabilities: np.ndarray, targets: np.ndarray) -> EvaluationReport:
     report = evaluate_classifier(
         targets, probabilities, ("Nodule", "Effusion"), n_resamples=100, seed=0
     )
-    return ClassificationEvaluation(
+    return EvaluationReport(
         "demo", "3", "challenger", "validation", report, Path(), "run", data_digest="abc"
     )
 

@@ -15,8 +15,8 @@ from medai.classification.registry import (
     LABELS_TAG,
     PREPROCESSING_TAG,
     THRESHOLDS_TAG,
-    load_classifier_version,
-    load_registered_classifier,
+    load_model_version,
+    load_registered_model,
 )
 from medai.classification.serving.model import load_onnx_model, load_torch_model
 from medai.classification.training_run import train
@@ -145,12 +145,12 @@ def test_a_loaded_model_uses_what_it_was_registered_with(trained_demo):
         "evaluate.thresholds=0.9",
     )
 
-    model = load_registered_classifier(demo.binding, today, "challenger")
+    model = load_registered_model(demo.binding, today, "challenger")
 
     assert model.preprocessing.image_size == 32
     assert model.thresholds == {"square": 0.5, "bar": 0.5}
     assert model.labels == ("square", "bar")
-    network = load_classifier_version(demo.binding, today, model.version)
+    network = load_model_version(demo.binding, today, model.version)
     assert network.num_labels == 2
 
 
@@ -161,7 +161,7 @@ def test_a_version_from_older_code_is_refused_with_one_line(trained_demo):
     tag_version("shape-cls", version, {PREPROCESSING_TAG: '{"patch_size": [64, 64, 64]}'})
     try:
         with pytest.raises(ModelNotFoundError, match=rf"shape-cls version {version}: .*again"):
-            load_registered_classifier(demo.binding, settings, "challenger")
+            load_registered_model(demo.binding, settings, "challenger")
     finally:
         tag_version(
             "shape-cls", version, {PREPROCESSING_TAG: settings.preprocessing.model_dump_json()}

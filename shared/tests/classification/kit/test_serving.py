@@ -13,7 +13,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from medai.classification.onnx_classifier import ClassifierOutput
-from medai.classification.serving.app import api_description, classification_app_factory
+from medai.classification.serving.app import api_description, app_factory
 from medai.classification.serving.model import (
     ClassificationServedModel,
     load_onnx_model,
@@ -240,7 +240,7 @@ def test_the_app_factory_serves_a_materialized_onnx_model(demo, exported, test_c
     _, onnx_path = exported
     card = card_for(32, thresholds={"square": 0.0, "bar": 1.0})
     model_dir = write_bundle(demo.root / "models" / "shape-cls" / "2", card, onnx_path).folder
-    create = classification_app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, predict_router(demo.project))
     app = create({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(model_dir)})
 
     client = start(test_client, app)
@@ -263,6 +263,6 @@ def test_the_app_factory_serves_a_materialized_onnx_model(demo, exported, test_c
 
 
 def test_the_app_factory_without_a_model_folder_exits_with_one_line(demo):
-    create = classification_app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, predict_router(demo.project))
     with pytest.raises(SystemExit, match=r"^error: api.model_dir: not set: .*--project=shape-cls"):
         create({"MEDAI_ENV": "development"})

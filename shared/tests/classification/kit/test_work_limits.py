@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from medai.classification.cli import project_commands
-from medai.classification.serving.app import classification_app_factory
+from medai.classification.serving.app import app_factory
 from medai.classification.serving.predict import predict_router
 from medai.serving import ModelCard, write_bundle
 
@@ -33,7 +33,7 @@ def test_the_server_answers_413_when_classifying_would_exceed_the_memory_limit(
         },
     )
     model_dir = write_bundle(demo.root / "models" / "shape-cls" / "2", card, onnx_path).folder
-    create = classification_app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, predict_router(demo.project))
     app = create(
         {
             "MEDAI_ENV": "development",

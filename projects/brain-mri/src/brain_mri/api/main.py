@@ -10,6 +10,6 @@ usual layers (``MEDAI_ENV``, ``MEDAI__API__*``), API keys from ``MEDAI_API_KEYS`
 
 from brain_mri.api.routes.predict import router
 from brain_mri.settings import PROJECT
-from medai.segmentation.serving.app import segmentation_app_factory
+from medai.segmentation.serving.app import app_factory
 
-create_app = segmentation_app_factory(PROJECT, router)
+create_app = app_factory(PROJECT, router)

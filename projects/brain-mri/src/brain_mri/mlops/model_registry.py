@@ -1,5 +1,5 @@
 """brain-mri versions are registered with an ONNX export and their preprocessing."""
 
-from medai.segmentation.registry import load_registered_model, register_segmentation_model
+from medai.segmentation.registry import load_registered_model, register_model
 
-__all__ = ["load_registered_model", "register_segmentation_model"]
+__all__ = ["load_registered_model", "register_model"]

@@ -7,6 +7,6 @@ graph and card: labels, image size, thresholds) and starts this factory on that 
 
 from cxr_cls.api.routes.predict import router
 from cxr_cls.settings import PROJECT
-from medai.classification.serving.app import classification_app_factory
+from medai.classification.serving.app import app_factory
 
-create_app = classification_app_factory(PROJECT, router)
+create_app = app_factory(PROJECT, router)

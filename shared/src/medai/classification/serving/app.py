@@ -36,9 +36,7 @@ def api_description(project: ClassificationProject[SettingsT]) -> str:
     ) + AUTHENTICATION_HELP
 
 
-def classification_app_factory(
-    project: ClassificationProject[SettingsT], predict_router: APIRouter
-) -> AppFactory:
+def app_factory(project: ClassificationProject[SettingsT], predict_router: APIRouter) -> AppFactory:
     """The project's ``create_app``, serving ``predict_router`` with the kit's model loaders."""
     return project_app_factory(
         project, predict_router, description=api_description, loaders=model_loaders

@@ -119,12 +119,12 @@ def load_torch_model(
     binding: ProjectBinding[SettingsT], model_dir: Path, settings: ClassificationSettings
 ) -> ClassificationServedModel:
     """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
-    from medai.classification.registry import load_classifier_version  # noqa: PLC0415 - heavy
+    from medai.classification.registry import load_model_version  # noqa: PLC0415 - heavy
     from medai.classification.torch_classifier import TorchClassifier  # noqa: PLC0415
 
     card = ModelBundle.load(model_dir).card
     contents = read_card(card, settings)
-    network = load_classifier_version(binding, settings, card.version)
+    network = load_model_version(binding, settings, card.version)
     classifier = TorchClassifier(
         network,
         contents.preprocessing.image_size,
