@@ -109,6 +109,12 @@ def _lightning_quiet() -> Iterator[None]:
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     tips = _DropTips()
     rank_zero.addFilter(tips)
+    # The `lightning` package logs through a handler of its own and to the root logger;
+    # where the command configured the root (medai.logs), keep only that one copy.
+    package_logger = logging.getLogger("lightning")
+    own_handlers = list(package_logger.handlers) if logging.getLogger().handlers else []
+    for handler in own_handlers:
+        package_logger.removeHandler(handler)
     try:
         with warnings.catch_warnings():
             for message in _QUIET_WARNINGS:
@@ -116,6 +122,8 @@ def _lightning_quiet() -> Iterator[None]:
             yield
     finally:
         rank_zero.removeFilter(tips)
+        for handler in own_handlers:
+            package_logger.addHandler(handler)
 
 
 def trainer_for(
