@@ -280,6 +280,7 @@ class _Chain:
     """What the memory model needs besides the grids."""
 
     classes: int
+    channels: int
     roi_voxels: int
     sw_batch_size: int
     input_bytes: int
@@ -306,7 +307,7 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     n_in = voxel_count(geometry.input_shape)
     n_model = voxel_count(geometry.model_shape)
     n_padded = voxel_count(geometry.padded_shape)
-    k = chain.classes
+    k, c = chain.classes, chain.channels
     held_input = ("input volume", chain.input_bytes)
     cast = 0 if chain.input_float32 else n_in * _FLOAT32
     respacing = geometry.respacing()
@@ -323,12 +324,14 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
         back_work = _pass_peak(back, 0)
     else:
         back_work = n_in * _FLOAT32
-    padding = n_padded * _FLOAT32 if n_padded != n_model else 0
+    padding = n_padded * _FLOAT32 * c if n_padded != n_model else 0
     windows = chain.roi_voxels * chain.sw_batch_size
-    image = _f32("windowed image", n_model)
+    image = _f32("windowed image", n_model, c)
     logits = _f32(f"logits of {k} classes", n_padded, k)
+    # Each channel is respaced and normalised into its slot of the model input in turn.
+    slots = _f32("model input of the other channels", n_model, c - 1)
     return (
-        Stage("respacing", (held_input, ("respacing", work))),
+        Stage("respacing", (held_input, slots, ("respacing", work))),
         Stage("intensity windowing", (held_input, ("respaced image", respaced), image)),
         Stage(
             "sliding-window inference",
@@ -338,7 +341,7 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
                 ("padded image", padding),
                 logits,
                 _f32("weight sum", n_padded),
-                _f32("window batch and predictions", windows, 1 + 2 * k),
+                _f32("window batch and predictions", windows, c + 2 * k),
             ),
         ),
         Stage(
@@ -383,19 +386,19 @@ def _monai_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     n_in = voxel_count(geometry.input_shape)
     n_model = voxel_count(geometry.model_shape)
     n_padded = voxel_count(geometry.padded_shape)
-    k = chain.classes
+    k, c = chain.classes, chain.channels
     held: tuple[tuple[str, int], ...] = (
         ("input volume", chain.input_bytes),
-        ("input tensor", 0 if chain.input_float32 else n_in * _FLOAT32),
+        ("input tensor", 0 if chain.input_float32 else n_in * _FLOAT32 * c),
     )
     if geometry.reoriented:  # torch.flip copies; the un-flipped tensor is still referenced
-        held = (*held, _f32("reoriented image", n_in))
+        held = (*held, _f32("reoriented image", n_in, c))
     if geometry.respacing().unchanged:
-        respacing: tuple[Stage, ...] = (Stage("respacing", (*held, _f32("respaced", n_model))),)
+        respacing: tuple[Stage, ...] = (Stage("respacing", (*held, _f32("respaced", n_model, c))),)
     else:
-        respacing = _monai_resampling("respacing", held, n_in, n_model, 1)
+        respacing = _monai_resampling("respacing", held, n_in, n_model, c)
     held = held[:2]
-    image = _f32("windowed image", n_model)
+    image = _f32("windowed image", n_model, c)
     logits = _f32(f"logits of {k} classes", n_padded, k)
     back_held = (*held, image, logits, _f32("cropped logits", n_model, k))
     if geometry.back().unchanged:
@@ -407,17 +410,17 @@ def _monai_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     windows = chain.roi_voxels * chain.sw_batch_size
     return (
         *respacing,
-        Stage("intensity windowing", (*held, _f32("respaced image and window", n_model, 3))),
+        Stage("intensity windowing", (*held, _f32("respaced image and window", n_model, 3 * c))),
         Stage(
             "sliding-window inference",
             (
                 *held,
                 image,
-                _f32("padded image", n_padded),
+                _f32("padded image", n_padded, c),
                 logits,
                 _f32("count map", n_padded),
                 _f32("cropped logits", n_model, k),
-                _f32("window batch and predictions", windows, 1 + 2 * k),
+                _f32("window batch and predictions", windows, c + 2 * k),
             ),
         ),
         *back,
@@ -444,6 +447,7 @@ def plan_volume_segmentation(
     classes: int,
     input_dtype: np.dtype[Any] | type[np.generic] = np.float32,
     backend: Backend = "numpy",
+    channels: int = 1,
 ) -> WorkPlan:
     """Plan reorient -> respace -> window -> sliding window -> resample back -> argmax.
 
@@ -461,6 +465,7 @@ def plan_volume_segmentation(
         classes: Channels of the logits (background included).
         input_dtype: The input array's type (float32 is used as is, others are cast).
         backend: ``numpy`` (``OnnxSegmenter``) or ``monai`` (``Segmenter``).
+        channels: Input channels (e.g. four MRI contrasts), each on ``shape``'s grid.
 
     Returns:
         The plan; ``check_work`` compares it with the limits.
@@ -471,6 +476,8 @@ def plan_volume_segmentation(
     """
     input_shape = _shape3(shape)
     dtype = np.dtype(input_dtype)
+    if channels < 1:
+        raise ValueError(f"channels must be at least 1, got {channels}")
     spacing_step = f"resampling to {_millimetres(target_spacing)} mm spacing"
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         try:
@@ -511,9 +518,10 @@ def plan_volume_segmentation(
         windows = WindowPlan(padded, roi, overlap, window_counts(padded, roi, overlap))
         chain = _Chain(
             classes=classes,
+            channels=channels,
             roi_voxels=voxel_count(roi),
             sw_batch_size=sw_batch_size,
-            input_bytes=voxel_count(input_shape) * dtype.itemsize,
+            input_bytes=voxel_count(input_shape) * dtype.itemsize * channels,
             input_float32=dtype == np.float32,
         )
         stages = (_numpy_stages if backend == "numpy" else _monai_stages)(geometry, chain)
