@@ -28,6 +28,7 @@ from medai.data import (
     resolve_split,
 )
 from medai.project import ProjectBinding
+from medai.segmentation.regions import Regions, regions_from_settings, resolve_regions
 from medai.segmentation.settings import DecathlonDataSettings
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
@@ -50,10 +51,32 @@ def case_item(case: LabelledCase) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SegmentationData:
-    """A dataset and its case-level train/validation split."""
+    """A dataset, its case-level train/validation split and the project's region definition.
+
+    Attributes:
+        dataset: The parsed dataset folder.
+        split: Which cases train and which validate.
+        configured_regions: The project's ``data.regions`` (None: ``dataset.json``'s, if any).
+    """
 
     dataset: DecathlonDataset
     split: Split
+    configured_regions: Regions | None = None
+
+    @property
+    def regions(self) -> Regions | None:
+        """The regions a model predicts (sigmoid, one output each); None: label-based.
+
+        Raises:
+            ConfigError: the configured regions disagree with ``dataset.json``'s.
+        """
+        return resolve_regions(self.configured_regions, self.dataset)
+
+    @property
+    def output_channels(self) -> int:
+        """The network's output channels: one per region, else one per label (background too)."""
+        regions = self.regions
+        return len(regions) if regions is not None else len(self.labels)
 
     @property
     def labels(self) -> dict[int, str]:
@@ -119,6 +142,7 @@ def load_or_generate(
     Raises:
         ConfigError: no ``dataset_dir`` and ``allow_synthetic`` is false (e.g. production).
         medai.data.DatasetError: the dataset folder is incomplete or inconsistent.
+        ConfigError: ``data.regions`` disagree with the dataset's (checked here, once).
     """
     data_root = binding.resolve_path(data.root)
     if data.dataset_dir is not None:
@@ -143,4 +167,6 @@ def load_or_generate(
         seed=settings.seed,
         record_to=data_root / "processed" / dataset.root.name / "split.json",
     )
-    return SegmentationData(dataset, split)
+    loaded = SegmentationData(dataset, split, regions_from_settings(data))
+    _ = loaded.regions  # a disagreement stops here, before any training
+    return loaded

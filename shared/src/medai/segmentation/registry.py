@@ -1,14 +1,15 @@
 """Register segmentation networks and load them back by alias, with the preprocessing they need.
 
-The preprocessing and label names travel as tags on the model version, so a model
-evaluated or served later is fed exactly what it was trained on, whatever the local
-config says today. Needs torch, MONAI and MLflow.
+The preprocessing, label names, channel names and (for a region model) the regions
+travel as tags on the model version, so a model evaluated or served later is fed
+exactly what it was trained on, whatever the local config says today. Needs torch,
+MONAI and MLflow.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from medai.export import OnnxGraphSpec
 from medai.project import ProjectBinding
 from medai.segmentation.networks import SegmentationNetwork
+from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions
 from medai.segmentation.settings import (
     InferenceSettings,
     PreprocessingSettings,
@@ -44,7 +46,11 @@ ONNX_GRAPH = OnnxGraphSpec(
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A registered network with everything needed to run it."""
+    """A registered network with everything needed to run it.
+
+    ``channels`` is empty for a version registered before channel names were tagged (it
+    took one channel); ``regions`` is None for a label-based (softmax) model.
+    """
 
     network: torch.nn.Module
     name: str
@@ -53,6 +59,26 @@ class LoadedModel:
     preprocessing: PreprocessingSettings
     inference: InferenceSettings
     labels: dict[int, str]
+    channels: tuple[str, ...] = ()
+    regions: Regions | None = None
+
+
+def model_tags(
+    settings: SegmentationSettings,
+    labels: Mapping[int, str],
+    channels: Sequence[str],
+    regions: Regions | None,
+) -> dict[str, str]:
+    """The tags that say how to feed a version and read its output."""
+    tags = {
+        PREPROCESSING_TAG: settings.preprocessing.model_dump_json(),
+        INFERENCE_TAG: settings.inference.model_dump_json(),
+        LABELS_TAG: json.dumps({str(k): v for k, v in labels.items()}),
+        CHANNELS_TAG: json.dumps(list(channels)),
+    }
+    if regions is not None:
+        tags[REGIONS_TAG] = regions.to_json()
+    return tags
 
 
 def onnx_plan(network: SegmentationNetwork) -> OnnxPlan:
@@ -77,6 +103,8 @@ def register_model(
     *,
     labels: Mapping[int, str],
     tags: Mapping[str, str],
+    channels: Sequence[str],
+    regions: Regions | None = None,
 ) -> str:
     """Log the network to the active run, register it, tag it and alias it ``challenger``.
 
@@ -87,6 +115,8 @@ def register_model(
         settings: The run's settings (registry name, preprocessing, sliding window).
         labels: Label value -> name, stored with the version.
         tags: Further model-version tags (lineage, metrics).
+        channels: The input channel names in order (``DecathlonDataset.channels``).
+        regions: The regions of a sigmoid model (one output each); None: softmax labels.
 
     Returns:
         The new model version.
@@ -99,12 +129,7 @@ def register_model(
         onnx_plan=onnx_plan(network),
         signature=tensor_signature(network.input_shape(), network.output_shape()),
         input_example=network.example_input().numpy(),
-        tags={
-            **tags,
-            PREPROCESSING_TAG: settings.preprocessing.model_dump_json(),
-            INFERENCE_TAG: settings.inference.model_dump_json(),
-            LABELS_TAG: json.dumps({str(k): v for k, v in labels.items()}),
-        },
+        tags={**tags, **model_tags(settings, labels, channels, regions)},
     )
 
 
@@ -120,13 +145,24 @@ def load_registered_model(
     name, number, tags = found.name, found.number, found.tags
     try:
         preprocessing = preprocessing_of(tags.get(PREPROCESSING_TAG), settings, found.where)
+        regions_text = tags.get(REGIONS_TAG)
+        regions = None if regions_text is None else Regions.from_json(regions_text, found.where)
     except ValueError as exc:
         raise ModelNotFoundError(str(exc)) from None
     network = load_registered_network(name, number)
     labels = {int(k): v for k, v in json.loads(tags.get(LABELS_TAG, "{}")).items()}
+    channels = tuple(str(c) for c in json.loads(tags.get(CHANNELS_TAG, "[]")))
     # Sliding-window settings are a deployment choice: the current config's, not the tag's.
     return LoadedModel(
-        network, name, number, found.alias, preprocessing, settings.inference, labels
+        network,
+        name,
+        number,
+        found.alias,
+        preprocessing,
+        settings.inference,
+        labels,
+        channels,
+        regions,
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from medai.config import InputSettings, ProjectSettings, Section
 from medai.config.stored import stored_section
 from medai.engine.settings import TrainingSettings
+from medai.segmentation.regions import Regions
 
 Triple = tuple[float, float, float]
 IntTriple = tuple[int, int, int]
@@ -26,14 +27,17 @@ IntTriple = tuple[int, int, int]
 class PreprocessingSettings(Section):
     """Geometry and intensity normalisation, identical in training, evaluation and serving.
 
-    The intensity window ``[intensity_min, intensity_max]`` is mapped to ``[0, 1]`` and
-    clipped: Hounsfield units for CT, scanner units for other modalities.
+    ``normalize: window`` maps the intensity window ``[intensity_min, intensity_max]`` to
+    ``[0, 1]`` and clips: Hounsfield units for CT. ``normalize: zscore`` standardises each
+    channel over its nonzero voxels (MRI, whose units are arbitrary; the window is then
+    only the display range). Both: ``medai.inference.normalize``.
     """
 
     orientation: str = Field(default="RAS", pattern=r"^[LR][AP][SI]$|^[LR][SI][AP]$|^[AP][LR][SI]$")
     target_spacing: Triple = (1.5, 1.5, 1.5)
     intensity_min: float = -200.0
     intensity_max: float = 300.0
+    normalize: Literal["window", "zscore"] = "window"
     patch_size: IntTriple = (64, 64, 64)
 
     @model_validator(mode="after")
@@ -124,6 +128,29 @@ class DecathlonDataSettings(Section):
         default=True, description="Fall back to generated data when no dataset_dir is set."
     )
     validation_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    regions: dict[str, list[int]] | None = Field(
+        default=None,
+        description=(
+            "Region name -> the labels it merges, one sigmoid output each (region-based "
+            "training); null = dataset.json's regions, or label-based (softmax) training."
+        ),
+    )
+    region_class_order: list[int] | None = Field(
+        default=None,
+        description="The label each region paints into a label map, in order (later wins).",
+    )
+
+    @model_validator(mode="after")
+    def _regions_have_an_order(self) -> DecathlonDataSettings:
+        if (self.regions is None) != (self.region_class_order is None):
+            raise ValueError(
+                "data.regions and data.region_class_order are set together (one painted "
+                f"label per region), got regions={self.regions} and "
+                f"region_class_order={self.region_class_order}"
+            )
+        if self.regions is not None:
+            Regions.from_mapping(self.regions, self.region_class_order or [])
+        return self
 
 
 class SegmentationSettings(ProjectSettings):

@@ -187,7 +187,14 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
     task = SegmentationTask(network, settings, list(data.dataset.foreground_labels.values()))
 
     def register(tags: Mapping[str, str]) -> str:
-        return register_model(network, settings, labels=data.labels, tags=dict(tags))
+        return register_model(
+            network,
+            settings,
+            labels=data.labels,
+            tags=dict(tags),
+            channels=data.dataset.channels,
+            regions=data.regions,
+        )
 
     params: dict[str, Any] = {
         "data.num_train_cases": len(data.split.train),

@@ -23,6 +23,7 @@ from monai.data import MetaTensor
 from monai.transforms import (
     Compose,
     MapTransform,
+    NormalizeIntensityd,
     Orientationd,
     RandCropByPosNegLabeld,
     RandScaleIntensityd,
@@ -48,6 +49,7 @@ __all__ = [
     "geometry_and_intensity",
     "image_files",
     "inference_transforms",
+    "intensity_normalisation",
     "training_transforms",
     "validation_transforms",
     "volume_to_metatensor",
@@ -186,8 +188,26 @@ class LoadCased(MapTransform):
             )
 
 
+def intensity_normalisation(prep: PreprocessingSettings) -> MapTransform:
+    """``preprocessing.normalize`` as a MONAI transform (numpy twin: ``medai.inference.normalize``).
+
+    ``window`` maps the intensity window to [0, 1] and clips; ``zscore`` standardises each
+    channel over its nonzero voxels, zero staying zero.
+    """
+    if prep.normalize == "zscore":
+        return NormalizeIntensityd(keys=[IMAGE], nonzero=True, channel_wise=True)
+    return ScaleIntensityRanged(
+        keys=[IMAGE],
+        a_min=prep.intensity_min,
+        a_max=prep.intensity_max,
+        b_min=0.0,
+        b_max=1.0,
+        clip=True,
+    )
+
+
 def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> list[MapTransform]:
-    """Reorient, resample to the target spacing and map the intensity window to [0, 1].
+    """Reorient, resample to the target spacing and normalise intensities (``normalize``).
 
     Labels are resampled with nearest neighbour so they stay integer.
     """
@@ -196,14 +216,7 @@ def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> 
         # labels=None: axis codes come from the MetaTensor's space (RAS for our affines).
         Orientationd(keys=list(keys), axcodes=prep.orientation, labels=None),
         Spacingd(keys=list(keys), pixdim=prep.target_spacing, mode=modes),
-        ScaleIntensityRanged(
-            keys=[IMAGE],
-            a_min=prep.intensity_min,
-            a_max=prep.intensity_max,
-            b_min=0.0,
-            b_max=1.0,
-            clip=True,
-        ),
+        intensity_normalisation(prep),
     ]
 
 
