@@ -1,4 +1,4 @@
-"""Turning an untrusted HTTP upload into a validated 3D Volume.
+"""Turning an untrusted HTTP upload into a validated 3D Volume (or a multi-channel one).
 
 An inference server must not let a client decide how much memory it allocates, where files are
 written, or what ends up in error messages and logs. So here:
@@ -11,6 +11,10 @@ written, or what ends up in error messages and logs. So here:
   removed;
 * error messages name parts by position ("part 2", "entry 5"): client file names and zip entry
   names can carry patient names, and DICOM header values certainly do.
+
+A multi-channel model (multi-parametric MRI) takes one 4D NIfTI (channels last) or one 3D
+NIfTI per channel (``read_channels_upload``): every part's header is checked, and the voxels
+and bytes of all channels together are counted against the limits, before any is inflated.
 
 Nothing here imports torch, MONAI or MLflow: the serving image stays small.
 """
@@ -36,6 +40,12 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 
 from medai.io.acceptance import DicomAcceptance, InputNotAcceptedError
+from medai.io.channels import (
+    ChannelCountError,
+    ChannelMismatchError,
+    ChannelVolume,
+    open_channels,
+)
 from medai.io.dicom import TooManyVoxelsError, read_dicom_series
 from medai.io.errors import MedicalImageError
 from medai.io.nifti import nifti_image_to_volume
@@ -50,6 +60,7 @@ UploadErrorCode = Literal[
     "too_many_voxels",
     "empty_upload",
     "input_not_accepted",
+    "channel_mismatch",
 ]
 """Machine-readable reason of an UploadError; each code has exactly one HTTP status."""
 
@@ -61,6 +72,7 @@ _STATUS: Final[Mapping[UploadErrorCode, int]] = {
     "invalid_dimensions": 422,
     "empty_upload": 422,
     "input_not_accepted": 422,
+    "channel_mismatch": 422,
 }
 
 ACCEPTED_FORMATS = (
@@ -68,6 +80,9 @@ ACCEPTED_FORMATS = (
     "or the DICOM files of one series (one file per slice)"
 )
 """What a client may send, spelled out in every 415 message."""
+
+ACCEPTED_CHANNEL_FORMATS = "one 4D NIfTI file (channels last), or one 3D NIfTI file per channel"
+"""What a client may send to a multi-channel model."""
 
 MAX_FILES = 5000
 """Most DICOM files accepted in one request (zip entries or parts): a CT rarely has 2000."""
@@ -215,11 +230,12 @@ class _Part:
     head: bytes = b""  # NIfTI: the first (decompressed) bytes, enough for either header
     nifti_version: int = 0  # NIfTI: 1 or 2
     gzipped: bool = False
+    name: str | None = None  # how messages name it instead of its position ("part 't1'")
 
     @property
     def label(self) -> str:
         """How messages name this part."""
-        return f"part {self.position}"
+        return self.name or f"part {self.position}"
 
 
 @dataclass(frozen=True)
@@ -276,6 +292,96 @@ def read_volume_upload(
     return _read_dicom_parts(classified, limits, accept)
 
 
+def read_channels_upload(
+    parts: Sequence[UploadPart],
+    channels: Sequence[str],
+    limits: UploadLimits,
+    *,
+    names: Sequence[str] | None = None,
+) -> ChannelVolume:
+    """Read the multi-channel image a client uploaded: one 4D NIfTI or one 3D NIfTI a channel.
+
+    Every part's header is read and checked first; the voxels and image bytes of all
+    channels together are compared with the limits before any part is inflated or decoded.
+
+    Args:
+        parts: One part holding every channel on its 4th axis, or one 3D part per channel
+            in ``channels`` order.
+        channels: The channel names the model takes, in order.
+        limits: The request and volume size limits, for all channels together.
+        names: How messages name each part (``"part 't1'"``); None: by position.
+
+    Returns:
+        The ``(C, X, Y, Z)`` float32 volume with the names ``channels``.
+
+    Raises:
+        UploadError: If the upload is empty, too large, not NIfTI, holds another number of
+            channels (``invalid_dimensions``) or channels of different shapes or affines
+            (``channel_mismatch``), or is not readable; its status and code say which.
+    """
+    _require_sized(parts, limits)
+    if len(parts) not in {1, len(channels)}:
+        raise UploadError(
+            "invalid_dimensions",
+            f"the upload has {len(parts)} parts; this model takes "
+            f"{_channels_text(channels)}: send {ACCEPTED_CHANNEL_FORMATS}",
+        )
+    labels: Sequence[str | None] = names if names is not None else [None] * len(parts)
+    classified = [
+        _classify(position, part.data, name)
+        for position, (part, name) in enumerate(zip(parts, labels, strict=True), 1)
+    ]
+    for part in classified:
+        if part.kind is not _Kind.NIFTI:
+            raise UploadError(
+                "unsupported_media_type",
+                f"{part.label} is {part.kind.value}; this model takes "
+                f"{_channels_text(channels)}: send {ACCEPTED_CHANNEL_FORMATS}",
+            )
+    in_one_file = channels if len(classified) == 1 else ()
+    headers = [_nifti_header(part, part.nifti_version) for part in classified]
+    sizes = [
+        _nifti_expected_bytes(part, header, limits, in_one_file)
+        for part, header in zip(classified, headers, strict=True)
+    ]
+    _require_channels_fit(headers, sizes, limits)
+    images = [
+        (part.label, _open_nifti(part, header, size, limits))
+        for part, header, size in zip(classified, headers, sizes, strict=True)
+    ]
+    try:
+        return open_channels(images, channels).decode()
+    except ChannelCountError as exc:
+        raise UploadError("invalid_dimensions", str(exc)) from exc
+    except ChannelMismatchError as exc:
+        raise UploadError("channel_mismatch", str(exc)) from exc
+    except MedicalImageError as exc:
+        raise UploadError("unreadable_image", str(exc)) from exc
+
+
+def _channels_text(channels: Sequence[str]) -> str:
+    """``4 channels (t1, t1c, t2, flair)``: what a multi-channel model takes."""
+    return f"{len(channels)} channels ({', '.join(channels)})"
+
+
+def _require_channels_fit(
+    headers: Sequence[_NiftiHeader], sizes: Sequence[int], limits: UploadLimits
+) -> None:
+    """Refuse channels that fit the limits one by one but not together."""
+    voxels = sum(math.prod(header.shape) for header in headers)
+    if voxels > limits.max_voxels:
+        raise UploadError(
+            "too_many_voxels",
+            f"the upload's channels have {voxels} voxels in all; the limit is {limits.max_voxels}",
+        )
+    if sum(sizes) > limits.max_bytes:
+        raise UploadError(
+            "payload_too_large",
+            f"the upload's channels hold {sum(sizes)} bytes of image in all; "
+            f"the limit is {limits.max_bytes}",
+        )
+
+
 # --- Request-level checks -------------------------------------------------------------------
 
 
@@ -297,9 +403,9 @@ def _require_sized(parts: Sequence[UploadPart], limits: UploadLimits) -> None:
         )
 
 
-def _classify(position: int, data: bytes) -> _Part:
+def _classify(position: int, data: bytes, name: str | None = None) -> _Part:
     """Tell the kind of a part from its first bytes; the file name is not consulted."""
-    label = f"part {position}"
+    label = name or f"part {position}"
     if data.startswith(_GZIP_MAGIC):
         peek = _gunzip(label, data, _NIFTI2_SIZE)
         head = peek.data[:_NIFTI2_SIZE]
@@ -310,14 +416,14 @@ def _classify(position: int, data: bytes) -> _Part:
             )
         if version is None:
             raise _unsupported(f"{label} is gzip-compressed but holds no NIfTI image")
-        return _Part(position, data, _Kind.NIFTI, head, version, gzipped=True)
+        return _Part(position, data, _Kind.NIFTI, head, version, gzipped=True, name=name)
     version = _nifti_version(data)
     if version is not None:
-        return _Part(position, data, _Kind.NIFTI, data[:_NIFTI2_SIZE], version)
+        return _Part(position, data, _Kind.NIFTI, data[:_NIFTI2_SIZE], version, name=name)
     if data.startswith(_ZIP_MAGICS):
-        return _Part(position, data, _Kind.ZIP)
+        return _Part(position, data, _Kind.ZIP, name=name)
     if data[_DICOM_MAGIC_OFFSET : _DICOM_MAGIC_OFFSET + len(_DICOM_MAGIC)] == _DICOM_MAGIC:
-        return _Part(position, data, _Kind.DICOM)
+        return _Part(position, data, _Kind.DICOM, name=name)
     raise _unsupported(f"{label} is not a supported image")
 
 
@@ -369,7 +475,17 @@ def _magic(head: bytes, offset: int) -> bytes:
 def _read_nifti(part: _Part, limits: UploadLimits) -> Volume:
     """Check the header against the limits, then inflate (capped) and decode in memory."""
     header = _nifti_header(part, part.nifti_version)
-    expected = _nifti_expected_bytes(part, header, limits)
+    image = _open_nifti(part, header, _nifti_expected_bytes(part, header, limits), limits)
+    try:
+        return nifti_image_to_volume(part.label, image)
+    except MedicalImageError as exc:
+        raise UploadError("unreadable_image", f"{part.label}: {exc.reason}") from exc
+
+
+def _open_nifti(
+    part: _Part, header: _NiftiHeader, expected: int, limits: UploadLimits
+) -> nib.Nifti1Image:
+    """Check the raw header, inflate (capped at ``expected``) and open; decode no voxel."""
     try:
         # Raw, before nibabel repairs a zero or negative pixdim while parsing it.
         check_header_bytes(part.label, part.head)
@@ -384,15 +500,12 @@ def _read_nifti(part: _Part, limits: UploadLimits) -> Volume:
         )
     image_class = nib.Nifti2Image if header.version == _NIFTI2_VERSION else nib.Nifti1Image
     try:
-        image = image_class.from_bytes(raw)
+        image: nib.Nifti1Image = image_class.from_bytes(raw)
     except _NIFTI_PARSE_ERRORS as exc:
         raise UploadError(
             "unreadable_image", f"{part.label} is not a readable NIfTI image"
         ) from exc
-    try:
-        return nifti_image_to_volume(part.label, image)
-    except MedicalImageError as exc:
-        raise UploadError("unreadable_image", f"{part.label}: {exc.reason}") from exc
+    return image
 
 
 def _nifti_header(part: _Part, version: int) -> _NiftiHeader:
@@ -420,15 +533,32 @@ def _nifti_header(part: _Part, version: int) -> _NiftiHeader:
     return _NiftiHeader(version=version, size=size, shape=shape, dtype=dtype, offset=offset)
 
 
-def _nifti_expected_bytes(part: _Part, header: _NiftiHeader, limits: UploadLimits) -> int:
-    """Check shape, voxel count, voxel type and size from the header; return the file size."""
+def _nifti_expected_bytes(
+    part: _Part, header: _NiftiHeader, limits: UploadLimits, channels: Sequence[str] = ()
+) -> int:
+    """Check shape, voxel count, voxel type and size from the header; return the file size.
+
+    ``channels``: the names of the channels the part must hold on its 4th axis (a
+    multi-channel image in one file); empty for a 3D volume (a 4D image with a last axis
+    of 1 is one too).
+    """
     shape = header.shape
-    squeezable = len(shape) == _SQUEEZABLE_NDIM and shape[-1] == 1
-    if (len(shape) != _SERIES_NDIM and not squeezable) or min(shape, default=0) < 1:
+    if min(shape, default=0) < 1 or len(shape) not in {_SERIES_NDIM, _SQUEEZABLE_NDIM}:
         raise UploadError(
             "invalid_dimensions",
             f"{part.label} has shape {shape}; expected a 3D volume "
-            "(a 4D image with a last axis of size 1 is accepted)",
+            "(a 4D image with a last axis of size 1 is accepted)"
+            if not channels
+            else f"{part.label} has shape {shape}; expected a 4D image with "
+            f"{_channels_text(channels)} on its last axis",
+        )
+    held = shape[-1] if len(shape) == _SQUEEZABLE_NDIM else 1
+    if held != max(len(channels), 1):
+        what = f"{held} channels on its 4th axis" if held > 1 else "one channel"
+        wanted = _channels_text(channels) if channels else "one channel, a 3D volume"
+        raise UploadError(
+            "invalid_dimensions",
+            f"{part.label} has shape {shape}: {what}; this model takes {wanted}",
         )
     voxels = math.prod(shape)
     if voxels > limits.max_voxels:
