@@ -32,7 +32,7 @@ from invoke.tasks import task
 from tools import new_project, release, template_update
 from tools.deploy_result import read_deploy_outcome
 from tools.errors import ToolError
-from tools.new_project import KINDS
+from tools.new_project import known_kinds
 from tools.projects import known_projects as projects_in
 from tools.requirements import ExportError, write_requirements
 from tools.script_runs import project_script, run_in_turn, script_failure
@@ -410,7 +410,7 @@ def check(c: Context, project: str = ALL) -> None:  # noqa: ARG001 - invoke pass
 @task(
     help={
         "project": "the new project's folder name under projects/ (e.g. mri-seg)",
-        "kind": f"what the model does: {' or '.join(KINDS)} (default segmentation)",
+        "kind": f"what the model does: {' or '.join(known_kinds(ROOT))} (default segmentation)",
         "modality": "imaging modality for help texts and API docs (default: CT / radiograph)",
     }
 )

@@ -20,7 +20,14 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from tools import new_project
 from tools.errors import ToolError
-from tools.new_project import check_kind, check_new_project_name, failure_summary, undone_on_failure
+from tools.new_project import (
+    check_kind,
+    check_new_project_name,
+    failure_summary,
+    known_kinds,
+    render_layers,
+    undone_on_failure,
+)
 from tools.structure_check import check_projects, format_report, load_task_names
 
 
@@ -110,16 +117,24 @@ def test_success_keeps_everything(tmp_path):
 
 
 def test_an_unknown_kind_stops_the_task_before_anything_is_written(tasks, repo_root):
-    with pytest.raises(Exit, match=r"^unknown kind 'detection'; known: segmentation, classif"):
-        tasks.new(Context(), project="new-probe", kind="detection")
+    with pytest.raises(Exit, match=r"^unknown kind 'nope'; known: classification, segmentation$"):
+        tasks.new(Context(), project="new-probe", kind="nope")
     assert not (repo_root / "projects" / "new-probe").exists()
 
 
-def test_a_known_kind_the_template_cannot_render_yet_is_refused(monkeypatch):
-    monkeypatch.setattr(new_project, "READY_KINDS", frozenset({"segmentation"}))
-    with pytest.raises(ToolError, match=r"^classification template not available yet$"):
-        check_kind("classification")
-    assert check_kind("segmentation") is None
+def test_the_kinds_are_the_folders_of_template_kinds(tmp_path, repo_root):
+    kinds = tmp_path / "template" / "kinds"
+    assert known_kinds(tmp_path) == ()
+    for name in ("segmentation", "detection"):
+        (kinds / name).mkdir(parents=True)
+    (kinds / "README.md").write_text("a file, not a kind\n")
+    assert known_kinds(tmp_path) == ("detection", "segmentation")
+    assert check_kind(tmp_path, "detection") is None
+    with pytest.raises(ToolError) as caught:
+        check_kind(tmp_path, "README.md")
+    assert caught.value.message == "unknown kind 'README.md'; known: detection, segmentation"
+    assert caught.value.code == 2
+    assert known_kinds(repo_root) == ("classification", "segmentation")
 
 
 def test_a_failed_tool_is_summed_up_by_its_error_and_cause_lines():
@@ -204,6 +219,11 @@ def test_new_renders_a_project_that_passes_the_structure_check(repo_clone, git):
     _assert_answers_name_head(answers, repo_clone, git)
     assert "_src_path: ." in answers
     assert "kind: segmentation" in answers
+    assert "layer: common" in answers
+    kind_answers = (project / ".copier-answers.kind.yml").read_text()
+    _assert_answers_name_head(kind_answers, repo_clone, git)
+    assert "layer: kind" in kind_answers
+    assert "kind: segmentation" in kind_answers
     dockerfile = project / "docker" / "Dockerfile"
     assert dockerfile.readlink() == Path("../../../docker/Dockerfile.project")
     assert dockerfile.resolve() == repo_clone / "docker" / "Dockerfile.project"
@@ -275,20 +295,12 @@ def _assert_lint_and_types_clean(clone: Path, project: Path, package: str) -> No
 
 
 def test_a_segmentation_render_has_no_classification_only_file(repo_root, tmp_path):
-    import copier  # noqa: PLC0415 - only the render tests need it
-
     source = tmp_path / "source"
     source.mkdir()
     shutil.copy2(repo_root / "copier.yml", source / "copier.yml")
     shutil.copytree(repo_root / "template", source / "template", symlinks=True)
     target = tmp_path / "probe-seg"
-    copier.run_copy(
-        str(source),
-        target,
-        data={"project_name": "probe-seg", "kind": "segmentation"},
-        defaults=True,
-        quiet=True,
-    )
+    render_layers(source, target, {"project_name": "probe-seg", "kind": "segmentation"}, None)
     assert (target / "tests" / "unit" / "test_models.py").is_file()
     assert not (target / "tests" / "unit" / "test_data.py").exists()
     assert "medai.classification" not in (target / "src" / "probe_seg" / "settings.py").read_text()
@@ -301,7 +313,7 @@ def test_update_template_merges_a_template_change_and_keeps_the_projects_own_edi
     readme.write_text(readme.read_text().replace("# probe-seg\n", "# probe-seg\n\nOwned by QA.\n"))
     git(repo_clone, "add", "-A")
     git(repo_clone, "commit", "-qm", "probe-seg, with its own README line")
-    template_readme = repo_clone / "template" / "README.md.jinja"
+    template_readme = repo_clone / "template" / "kinds" / "segmentation" / "README.md.jinja"
     template_readme.write_text(template_readme.read_text() + "\nTemplate footer.\n")
     git(repo_clone, "commit", "-qam", "template: README footer")
 

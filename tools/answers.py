@@ -1,7 +1,10 @@
-"""A project's ``.copier-answers.yml``: was it made from the template, from which commit.
+"""A project's copier answers: was it made from the template, from which commit, per layer.
 
-copier writes the file when it renders a project and reads it on ``copier update``;
-``_commit`` is the template commit the project was last in step with.
+A project is rendered in two layers (copier.yml): the common files, whose answers are
+``.copier-answers.yml``, and its kind's files, whose answers are
+``.copier-answers.kind.yml``. copier writes each file when it renders its layer and reads
+it on ``copier update -a FILE``; ``_commit`` is the template commit the layer was last in
+step with. A project rendered before the split has only the first file (no ``layer``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import yaml
 from tools.errors import ToolError
 
 ANSWERS_FILE = ".copier-answers.yml"
+KIND_ANSWERS_FILE = ".copier-answers.kind.yml"
+LAYERS = {"common": ANSWERS_FILE, "kind": KIND_ANSWERS_FILE}
+"""The template's layers in the order they are rendered, each with its answers file."""
+ANSWERS_HEADER = (
+    "# Changes here will be overwritten by Copier; do not edit by hand.\n"
+    "# Update the project to a newer template: uv run invoke update-template --project=<name>\n"
+)
+"""The comment copier writes above the answers (template/*/{{_copier_conf.answers_file}})."""
 
 
-def answers_path(root: Path, project: str) -> Path:
-    """Where ``projects/<project>``'s answers are (the file need not exist)."""
-    return root / "projects" / project / ANSWERS_FILE
+def answers_path(root: Path, project: str, layer: str = "common") -> Path:
+    """Where ``projects/<project>``'s answers of ``layer`` are (the file need not exist)."""
+    return root / "projects" / project / LAYERS[layer]
 
 
 def made_from_template(root: Path, project: str) -> bool:
@@ -62,3 +73,31 @@ def recorded_commit(path: Path) -> str:
             f"{path}: _commit: expected a commit hash or tag, got {type(commit).__name__}"
         )
     return str(commit).strip()
+
+
+def user_answers(path: Path) -> dict[str, object]:
+    """The answers a user gave (project_name, kind, ...), without copier's ``_`` keys and ``layer``.
+
+    Raises:
+        ToolError: The file is not a mapping (status 2).
+    """
+    return {
+        key: value
+        for key, value in read_answers(path).items()
+        if not key.startswith("_") and key != "layer"
+    }
+
+
+def kind_answers_text(common_answers: Path) -> str:
+    """The kind layer's answers file for a project rendered before the split.
+
+    The same answers and ``_commit`` as its ``.copier-answers.yml``, with ``layer: kind``:
+    the pre-split template rendered the kind's files from the same commit, so ``copier
+    update -a .copier-answers.kind.yml`` merges the kind's changes since then.
+
+    Raises:
+        ToolError: The common answers are not a mapping (status 2).
+    """
+    answers = {**read_answers(common_answers), "layer": "kind"}
+    body = yaml.safe_dump(dict(sorted(answers.items())), default_flow_style=False, width=88)
+    return ANSWERS_HEADER + body

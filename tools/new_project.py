@@ -1,6 +1,7 @@
 """``invoke new``: a project rendered from the template, registered, or nothing at all.
 
-The steps (render with copier, ``uv add`` it to the workspace, tidy imports, add its
+The steps (render the template's two layers with copier: template/common/, then
+template/kinds/<kind>/, ``uv add`` it to the workspace, tidy imports, add its
 services to the stack, write its requirements files) run inside ``undone_on_failure``,
 so a failure at any step leaves no half-registered project behind.
 """
@@ -13,18 +14,19 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from tools.answers import LAYERS
 from tools.errors import ToolError
 from tools.requirements import ExportError, uv_command, write_requirements
 from tools.stack_services import STACK, add_to_stack
 from tools.targets import ALL, NON_PROJECT_TARGETS
 from tools.template_git import template_commit
 
-KINDS = ("segmentation", "classification")
-READY_KINDS = frozenset({"segmentation", "classification"})
-"""Kinds whose project files the template renders in full today."""
+KINDS_FOLDER = Path("template") / "kinds"
+"""One folder per kind, holding that kind's files of the template (its kind layer)."""
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MAX_NAME_LENGTH = 24
 RESERVED_NAMES = frozenset(
@@ -35,16 +37,27 @@ REGISTERED_FILES = ("pyproject.toml", "uv.lock", str(STACK))
 """Root files that registering a project changes (``uv add``, the stack's services)."""
 
 
-def check_kind(kind: str) -> None:
-    """Refuse a kind the template cannot render.
+def known_kinds(root: Path) -> tuple[str, ...]:
+    """The kinds the template renders: the folders of ``template/kinds/``, sorted.
+
+    The one place that decides which kinds exist, so a new kind is a new folder, not an
+    edit of a list.
+    """
+    folder = root / KINDS_FOLDER
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(entry.name for entry in folder.iterdir() if entry.is_dir()))
+
+
+def check_kind(root: Path, kind: str) -> None:
+    """Refuse a kind the template has no folder for, before copier runs.
 
     Raises:
-        ToolError: Unknown (naming the known ones) or not rendered in full yet (status 2).
+        ToolError: Unknown, naming the known ones (status 2).
     """
-    if kind not in KINDS:
-        raise ToolError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
-    if kind not in READY_KINDS:
-        raise ToolError(f"{kind} template not available yet")
+    kinds = known_kinds(root)
+    if kind not in kinds:
+        raise ToolError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
 
 
 def check_new_project_name(root: Path, name: str) -> None:
@@ -129,26 +142,33 @@ def tidy_imports(root: Path, name: str) -> None:
     run_step([*ruff, "format", "--quiet", folder], root, "ruff format")
 
 
-def render_project(root: Path, name: str, answers: Mapping[str, str], commit: str) -> None:
-    """Render ``template/`` at ``commit`` into ``projects/<name>`` (copier's Python API).
+def render_layer(
+    root: Path, target: Path, answers: Mapping[str, object], commit: str | None, layer: str
+) -> None:
+    """Render one layer of the template (``tools.answers.LAYERS``) at ``commit`` into ``target``.
 
-    ``answers`` are copier's answers besides the name; empty ones take their default.
+    ``answers`` are copier's answers (``project_name``, ``kind``, ...); empty ones take
+    their default. The layer records its own answers file, so ``copier update -a FILE``
+    updates it from the commit it recorded.
 
     Runs from the repo root with the template path ".", which copier records as
-    ``_src_path`` in the project's ``.copier-answers.yml``: relative to the repo root,
-    so ``copier update`` works from any clone.
+    ``_src_path``: relative to the repo root, so ``copier update`` works from any clone.
+    ``target`` is relative to the repo root or absolute. ``commit`` None renders the
+    files as they are (a template folder that is not a git repository, in tests).
 
     Raises:
         ToolError: copier refused an answer (status 2).
     """
     import copier  # noqa: PLC0415 - only rendering needs it, and it takes a while to import
 
+    data = {key: value for key, value in answers.items() if value not in ("", None)}
     try:
         with contextlib.chdir(root):
             copier.run_copy(
                 ".",
-                Path("projects") / name,
-                data={"project_name": name, **{k: v for k, v in answers.items() if v}},
+                target,
+                data={**data, "layer": layer},
+                answers_file=LAYERS[layer],
                 defaults=True,
                 vcs_ref=commit,
                 unsafe=False,  # the template runs no tasks, migrations or extensions
@@ -156,6 +176,55 @@ def render_project(root: Path, name: str, answers: Mapping[str, str], commit: st
             )
     except ValueError as exc:  # copier's validation errors
         raise ToolError(f"template: {str(exc).strip().splitlines()[0]}") from None
+
+
+def render_layers(
+    root: Path, target: Path, answers: Mapping[str, object], commit: str | None
+) -> None:
+    """Render the template's layers at ``commit`` into ``target``: common, then the kind's.
+
+    The layers' files are disjoint, so the second render overwrites nothing.
+
+    Raises:
+        ToolError: copier refused an answer (status 2).
+    """
+    for layer in LAYERS:
+        render_layer(root, target, answers, commit, layer)
+
+
+def layer_files(
+    root: Path, answers: Mapping[str, object], commit: str | None
+) -> dict[str, list[str]]:
+    """Each layer's files as rendered at ``commit`` with ``answers``: POSIX paths, sorted.
+
+    Rendered into a temporary folder, so the names are the rendered ones
+    (``src/<package>/...``) and a layer's answers file is its own.
+
+    Raises:
+        ToolError: copier refused an answer (status 2).
+    """
+    listed: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="medai-layer-") as scratch:
+        for layer in LAYERS:
+            target = Path(scratch) / layer
+            render_layer(root, target, answers, commit, layer)
+            listed[layer] = sorted(
+                path.relative_to(target).as_posix()
+                for path in target.rglob("*")
+                if path.is_symlink() or path.is_file()
+            )
+    return listed
+
+
+def render_project(root: Path, name: str, answers: Mapping[str, str], commit: str) -> None:
+    """Render the template at ``commit`` into ``projects/<name>`` (both layers).
+
+    ``answers`` are copier's answers besides the name; empty ones take their default.
+
+    Raises:
+        ToolError: copier refused an answer (status 2).
+    """
+    render_layers(root, Path("projects") / name, {"project_name": name, **answers}, commit)
 
 
 def write_project_requirements(root: Path, folder: str, distribution: str) -> None:
@@ -180,7 +249,7 @@ def create_project(root: Path, name: str, kind: str, modality: str = "") -> str:
         ToolError: A bad name or kind, an uncommitted template, or a failed step.
     """
     check_new_project_name(root, name)
-    check_kind(kind)
+    check_kind(root, kind)
     commit = template_commit(root)
     with undone_on_failure(root, name):
         render_project(root, name, {"kind": kind, "modality": modality}, commit)

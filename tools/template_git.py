@@ -7,7 +7,10 @@ work (committed, nothing unmerged).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tools.answers import answers_path, recorded_commit
@@ -17,8 +20,17 @@ TEMPLATE_PATHS = ("copier.yml", "template")
 """What ``copier`` renders from: the questions at the root, the files under template/."""
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root``; its stdout, stripped.
+CHECKPOINT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "invoke update-template",
+    "GIT_AUTHOR_EMAIL": "update-template@localhost",
+    "GIT_COMMITTER_NAME": "invoke update-template",
+    "GIT_COMMITTER_EMAIL": "update-template@localhost",
+}
+"""Who makes the temporary checkpoint commits: they never outlive the update."""
+
+
+def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run git in ``root`` (with ``env`` added to the environment); its stdout, stripped.
 
     Raises:
         ToolError: git failed (status 2), with git's first line.
@@ -29,6 +41,7 @@ def git(root: Path, *args: str) -> str:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
@@ -88,6 +101,9 @@ def unmerged_files(root: Path, path: str | None = None) -> list[str]:
 def check_updatable(root: Path, name: str) -> None:
     """The project has answers pointing at a commit with the template, and no local changes.
 
+    Both layers' answers are checked when the kind layer's exist (a project rendered
+    before the split has only the common ones; the update writes the kind's).
+
     Raises:
         ToolError: Status 2, naming what to do.
     """
@@ -96,15 +112,55 @@ def check_updatable(root: Path, name: str) -> None:
         raise ToolError(
             f"projects/{name} has no .copier-answers.yml: it was not made from the template"
         )
-    recorded = recorded_commit(answers)
-    if not has_template(root, recorded):
-        raise ToolError(
-            f"projects/{name}/.copier-answers.yml: _commit {recorded or '(none)'} has no "
-            "copier.yml in this clone; set _commit to the template commit the project was last "
-            "in step with"
-        )
+    for path in (answers, answers_path(root, name, "kind")):
+        if not path.is_file():
+            continue
+        recorded = recorded_commit(path)
+        if not has_template(root, recorded):
+            raise ToolError(
+                f"projects/{name}/{path.name}: _commit {recorded or '(none)'} has no "
+                "copier.yml in this clone; set _commit to the template commit the project was "
+                "last in step with"
+            )
     if changed(root, f"projects/{name}"):
         raise ToolError(f"projects/{name} has uncommitted changes; commit them first")
     unmerged = unmerged_files(root)
     if unmerged:
         raise ToolError(f"resolve the unmerged files first (git add them), e.g. {unmerged[0]}")
+
+
+@contextlib.contextmanager
+def checkpoints(root: Path, path: str) -> Iterator[Callable[[], None]]:
+    """Temporary commits of ``path`` between copier updates; HEAD is back where it was after.
+
+    ``copier update`` refuses a project with uncommitted changes, so the second layer's
+    update needs the first layer's result committed. Each call of the yielded function
+    stages ``path`` and points HEAD at a commit of the index (``commit-tree``, no hooks,
+    a fixed identity); on leaving, however it is left, HEAD's branch is moved back to the
+    commit it had. The updates' changes stay staged in the index for the user to review
+    and commit; nothing is checked out, so no file changes.
+
+    Raises:
+        ToolError: A git step failed (status 2).
+    """
+    original = git(root, "rev-parse", "HEAD")
+
+    def checkpoint() -> None:
+        if not changed(root, path):
+            return
+        git(root, "add", "-A", "--", path)
+        tree = git(root, "write-tree")
+        parent = git(root, "rev-parse", "HEAD")
+        message = "update-template checkpoint (temporary)"
+        commit = git(
+            root, "commit-tree", tree, "-p", parent, "-m", message, env=CHECKPOINT_IDENTITY
+        )
+        git(root, "update-ref", "-m", message, "HEAD", commit)
+
+    try:
+        yield checkpoint
+    finally:
+        if git(root, "rev-parse", "HEAD") != original:
+            git(
+                root, "update-ref", "-m", "update-template: back from checkpoints", "HEAD", original
+            )

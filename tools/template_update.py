@@ -1,22 +1,31 @@
 """``invoke update-template``: merge the template's changes since a project was made.
 
 Every project is checked before any is touched (answers pointing at a template commit,
-nothing uncommitted, nothing unmerged). Conflicts are left inline for the user; copier
-diffs the whole repo's index, so no other project is updated until they are resolved.
+nothing uncommitted, nothing unmerged). Each of the template's layers (common, then the
+kind's) is a ``copier update`` with its own answers file. Conflicts are left inline for
+the user; copier diffs the whole repo's index, so no other layer or project is updated
+until they are resolved.
+
+A project rendered before the template was split has only ``.copier-answers.yml``: its
+update first writes the kind layer's answers from it (same answers, same commit), then
+updates both layers. The old commit renders every file in one tree, so each layer's update
+leaves the other layer's files out of its merge (``exclude``), or copier would apply the
+project's edits of them twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.answers import made_from_template
+from tools.answers import LAYERS, answers_path, kind_answers_text, made_from_template, user_answers
 from tools.errors import ToolError
-from tools.new_project import run_step, tidy_imports, write_project_requirements
+from tools.new_project import layer_files, run_step, tidy_imports, write_project_requirements
 from tools.requirements import uv_command
 from tools.structure_check import read_project
-from tools.template_git import changed, check_updatable, unmerged_files
+from tools.template_git import changed, check_updatable, checkpoints, unmerged_files
 
 
 def split_made_from_template(root: Path, names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -35,8 +44,49 @@ def check_all_updatable(root: Path, names: Sequence[str]) -> None:
         check_updatable(root, name)
 
 
+def write_missing_kind_answers(root: Path, name: str) -> bool:
+    """Give a project rendered before the split its kind layer's answers; whether it had none.
+
+    Raises:
+        ToolError: The common answers are not a mapping (status 2).
+    """
+    kind_answers = answers_path(root, name, "kind")
+    if kind_answers.is_file():
+        return False
+    kind_answers.write_text(kind_answers_text(answers_path(root, name)), encoding="utf-8")
+    return True
+
+
+def exclusions(files: Sequence[str]) -> list[str]:
+    """The ``exclude`` patterns of copier that match exactly these project-relative paths."""
+    return [f"/{glob.escape(path)}" for path in files]
+
+
+def update_layer(root: Path, name: str, layer: str, commit: str, exclude: Sequence[str]) -> None:
+    """``copier update -a <the layer's answers>`` of ``projects/<name>`` to ``commit``."""
+    import copier  # noqa: PLC0415 - only rendering needs it, and it takes a while to import
+
+    with contextlib.chdir(root):
+        copier.run_update(
+            Path("projects") / name,
+            answers_file=LAYERS[layer],
+            data={"layer": layer},
+            exclude=exclusions(exclude),
+            defaults=True,
+            overwrite=True,
+            vcs_ref=commit,
+            unsafe=False,
+            quiet=True,
+            conflict="inline",
+        )
+
+
 def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()) -> None:
     """Merge the template at ``commit`` into ``projects/<name>``; relock when its pyproject changed.
+
+    The common layer is updated first, then the kind's. Between them the project's changes
+    are held in a temporary commit (``template_git.checkpoints``), since copier updates
+    only a committed project; afterwards HEAD is where it was and the changes are staged.
 
     Args:
         root: The repo root.
@@ -48,28 +98,24 @@ def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()
         ToolError: Conflicts (status 1, naming the files and what to do next) or a failed
             step (tidy, ``uv lock``, the requirements).
     """
-    import copier  # noqa: PLC0415 - only rendering needs it, and it takes a while to import
-
-    with contextlib.chdir(root):
-        copier.run_update(
-            Path("projects") / name,
-            defaults=True,
-            overwrite=True,
-            vcs_ref=commit,
-            unsafe=False,
-            quiet=True,
-            conflict="inline",
-        )
-    conflicted = unmerged_files(root, f"projects/{name}")
-    if conflicted:
-        rest = f"; then update-template again for {', '.join(after)}" if after else ""
-        raise ToolError(
-            f"{name}: conflicts with template commit {commit[:12]} in {', '.join(conflicted)}: "
-            f"resolve the <<<<<<< markers, git add, uv lock if pyproject.toml changed, "
-            f"commit{rest}",
-            1,
-        )
+    project = f"projects/{name}"
+    files = layer_files(root, user_answers(answers_path(root, name)), commit)
+    with checkpoints(root, project) as checkpoint:
+        write_missing_kind_answers(root, name)
+        for layer in LAYERS:
+            checkpoint()
+            others = [path for other, listed in files.items() if other != layer for path in listed]
+            update_layer(root, name, layer, commit, exclude=others)
+            conflicted = unmerged_files(root, project)
+            if conflicted:
+                rest = f"; then update-template again for {', '.join(after)}" if after else ""
+                raise ToolError(
+                    f"{name}: conflicts with template commit {commit[:12]} in "
+                    f"{', '.join(conflicted)}: resolve the <<<<<<< markers, git add, uv lock if "
+                    f"pyproject.toml changed, commit, and update-template again{rest}",
+                    1,
+                )
     tidy_imports(root, name)
-    if changed(root, f"projects/{name}/pyproject.toml"):
+    if changed(root, f"{project}/pyproject.toml"):
         run_step([*uv_command(), "lock", "--quiet"], root, "uv lock")
         write_project_requirements(root, name, read_project(root, name).distribution)
