@@ -48,7 +48,7 @@ def test_the_unet_takes_as_many_channels_as_the_dataset_has():
 
     assert network.in_channels == 4
     assert logits.shape == (1, 4, 8, 8, 8)
-    check_network_fits(network, in_channels=4, num_classes=4)
+    check_network_fits(network, in_channels=4, out_channels=4)
 
 
 def test_a_network_that_does_not_fit_the_data_is_refused_naming_both_numbers():
@@ -56,9 +56,9 @@ def test_a_network_that_does_not_fit_the_data_is_refused_naming_both_numbers():
 
     too_few = r"has 3 output channel.s. but the dataset has 4 labels"
     with pytest.raises(NetworkContractError, match=too_few):
-        check_network_fits(network, in_channels=1, num_classes=4)
+        check_network_fits(network, in_channels=1, out_channels=4)
     with pytest.raises(NetworkContractError, match=r"takes 1 input channel.s. but .* have 4"):
-        check_network_fits(network, in_channels=4, num_classes=3)
+        check_network_fits(network, in_channels=4, out_channels=3)
 
 
 def test_a_network_that_declares_one_head_and_computes_another_is_caught():
@@ -66,4 +66,4 @@ def test_a_network_that_declares_one_head_and_computes_another_is_caught():
     network.num_classes = 4  # the declaration lies; the weights still give 3 channels
 
     with pytest.raises(NetworkContractError, match="declares 4 output channels but computes 3"):
-        check_network_fits(network, in_channels=1, num_classes=4)
+        check_network_fits(network, in_channels=1, out_channels=4)

@@ -2,6 +2,9 @@
 
 The model is run through the same ``Segmenter`` that prediction uses, and metrics are
 computed on each case's original grid and spacing, which is what a clinician measures.
+A label-based model is scored per foreground label; a region model (its ``medai.regions``
+tag) per region (``dice_whole_tumour``, ``hd95_tumour_core``, ...), the primary metric
+being the mean Dice over its structures either way.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from pathlib import Path
 
 import mlflow
 
+from medai.data import LabelledCase
 from medai.deployment.gate import GateMetric, GateScores
 from medai.inference.budget import WorkLimitError
-from medai.io import read_nifti
+from medai.io import ChannelVolume, Volume, read_channels, read_nifti
 from medai.metrics import Estimate, bootstrap_ci
-from medai.segmentation.metrics import score_case
-from medai.segmentation.plots import OverlayCase, plot_overlays
+from medai.segmentation.metrics import score_case, score_regions
+from medai.segmentation.plots import OverlayCase, plot_overlays, plot_region_overlays
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.registry import LoadedModel, load_registered_model
 from medai.segmentation.segmenter import Segmenter
@@ -31,12 +35,13 @@ from medai.tracking.runs import evaluation_run
 LOGGER = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "dice_foreground"
-"""The figure models are compared by; the registry tag ``eval.primary_metric`` names it."""
+"""The figure models are compared by (mean Dice over the labels or regions of a case);
+the registry tag ``eval.primary_metric`` names it."""
 
 
 @dataclass(frozen=True)
 class CaseRow:
-    """One line of the per-case table."""
+    """One line of the per-case table: one structure (label or region) of one case."""
 
     case_id: str
     label: str
@@ -61,6 +66,13 @@ class EvaluationReport:
     def mean_dice(self) -> Estimate:
         """Mean foreground Dice over cases and structures, with its CI."""
         return self.summary[PRIMARY_METRIC]
+
+
+def read_case_image(case: LabelledCase, channels: tuple[str, ...]) -> Volume | ChannelVolume:
+    """A case's image as the segmenter takes it: one ``Volume``, or all its channels."""
+    if len(channels) == 1:
+        return read_nifti(case.image)
+    return read_channels(case.images, channels)
 
 
 def _summaries(
@@ -123,36 +135,54 @@ def evaluate(
     data = project.load_data(settings)
     cases = data.validation_cases()
     labels = model.labels or data.labels
-    foreground = [name for value, name in labels.items() if value]
+    regions = model.regions
+    channels = model.channels or data.dataset.channels
+    structures = (
+        list(regions.names)
+        if regions is not None
+        else [name for value, name in labels.items() if value]
+    )
     segmenter = Segmenter(
         model.network,
         model.preprocessing,
         model.inference,
         limits=settings.limits,
-        classes=len(labels) if model.labels else None,
+        classes=len(labels) if model.labels and regions is None else None,
+        regions=regions,
     )
 
     rows: list[CaseRow] = []
     overlays: list[OverlayCase] = []
     for case in cases:
-        image = read_nifti(case.image)
+        image = read_case_image(case, channels)
         try:
             # Planned from the header and refused before the case's label is even read.
             segmenter.check(image)
         except WorkLimitError as exc:
-            raise exc.for_path(case.image) from None
+            raise exc.for_path(case.images[0]) from None
         truth = read_nifti(case.label).array.astype("uint8")
         prediction = segmenter.segment(image)
-        scores = score_case(prediction, truth, labels, image.spacing)
+        scores = (
+            score_case(prediction, truth, labels, image.spacing)
+            if regions is None
+            else score_regions(prediction, truth, regions, image.spacing)
+        )
         rows.extend(CaseRow(case.case_id, s.label, s.dice, s.hd95_mm) for s in scores)
         if len(overlays) < settings.evaluate.overlay_cases:
-            overlays.append(OverlayCase(case.case_id, image.array, truth, prediction))
-    summary = _summaries(rows, foreground, settings)
+            shown = image.array if isinstance(image, Volume) else image.array[0]
+            overlays.append(OverlayCase(case.case_id, shown, truth, prediction))
+    summary = _summaries(rows, structures, settings)
 
     output_dir = project.binding.resolve_path(settings.evaluate.output_dir)
     report_dir = output_dir / f"{model.name}-v{model.version}"
     table, summary_path = _write_local(report_dir, rows, summary)
-    figure = plot_overlays(overlays, model.preprocessing.window)
+    # z-scored MRI has no fixed window: each slice is shown by its own percentiles.
+    window = model.preprocessing.window if model.preprocessing.normalize == "window" else None
+    figure = (
+        plot_overlays(overlays, window)
+        if regions is None
+        else plot_region_overlays(overlays, regions, window)
+    )
     figure.savefig(report_dir / "overlays.png", dpi=100)
 
     manifest = data.manifest(cases)

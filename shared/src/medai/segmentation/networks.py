@@ -87,11 +87,24 @@ def build_network(
     raise ValueError(f"unknown model.architecture {settings.architecture!r}")  # pragma: no cover
 
 
-def check_network_fits(network: SegmentationNetwork, in_channels: int, num_classes: int) -> None:
+def check_network_fits(
+    network: SegmentationNetwork,
+    in_channels: int,
+    out_channels: int,
+    *,
+    outputs: str = "labels (background included)",
+) -> None:
     """Refuse a network whose channels differ from the data's, before anything trains.
 
     Both the declared attributes and one forward pass of a small input are checked, so a
     project network that declares one thing and computes another is caught too.
+
+    Args:
+        network: The network about to train (the kind's UNet or a project's own).
+        in_channels: The dataset's image channels.
+        out_channels: The outputs the data needs: one per label (softmax) or one per
+            region (sigmoid).
+        outputs: What the outputs are, for the message (``"regions (whole_tumour, ...)"``).
 
     Raises:
         NetworkContractError: naming the expected and the network's numbers.
@@ -103,19 +116,19 @@ def check_network_fits(network: SegmentationNetwork, in_channels: int, num_class
             f"have {in_channels}"
         )
         raise NetworkContractError(message)
-    if network.num_classes != num_classes:
+    if network.num_classes != out_channels:
         message = (
             f"{name} has {network.num_classes} output channel(s) but the dataset has "
-            f"{num_classes} labels (background included)"
+            f"{out_channels} {outputs}"
         )
         raise NetworkContractError(message)
     with torch.no_grad():
         was_training = network.training
         logits = network.eval()(network.example_input())
         network.train(was_training)
-    if logits.shape[1] != num_classes:
+    if logits.shape[1] != out_channels:
         message = (
             f"{name} declares {network.num_classes} output channels but computes "
-            f"{logits.shape[1]}; the dataset has {num_classes} labels"
+            f"{logits.shape[1]}; the dataset has {out_channels} {outputs}"
         )
         raise NetworkContractError(message)

@@ -19,6 +19,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from medai.segmentation.measures import display_window, most_labelled_slice
+from medai.segmentation.regions import Regions, region_masks
 
 _LABEL_COLOURS = ListedColormap(
     [(0, 0, 0, 0), (0.1, 0.8, 0.2, 0.45), (0.95, 0.15, 0.1, 0.6), (0.2, 0.4, 1, 0.5)]
@@ -35,16 +36,26 @@ class OverlayCase:
     prediction: np.ndarray
 
 
-def plot_overlays(cases: Sequence[OverlayCase], window: tuple[float, float]) -> Figure:
+def _shown(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """The slice in [0, 1]: the window, or (None, z-scored MRI) its nonzero 1st-99th percentile."""
+    if window is None:
+        inside = image[image != 0]
+        low, high = np.percentile(inside, [1, 99]) if inside.size else (0.0, 1.0)
+        window = (float(low), float(high) if high > low else float(low) + 1.0)
+    return display_window(image, *window)
+
+
+def plot_overlays(cases: Sequence[OverlayCase], window: tuple[float, float] | None) -> Figure:
     """One row per case: the image, the truth overlay, the prediction overlay (axial slice).
 
-    ``window`` is the intensity range shown from black to white.
+    ``window`` is the intensity range shown from black to white; None: each slice's own
+    nonzero 1st-99th percentile (MRI, whose units are arbitrary).
     """
     rows = max(len(cases), 1)
     figure, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
     for row, case in zip(axes, cases, strict=False):
         index = most_labelled_slice(case.truth)
-        image = display_window(case.image[:, :, index], *window).T
+        image = _shown(case.image[:, :, index], window).T
         panels = (
             ("image", None),
             ("truth", case.truth[:, :, index].T),
@@ -62,6 +73,42 @@ def plot_overlays(cases: Sequence[OverlayCase], window: tuple[float, float]) -> 
                     interpolation="nearest",
                 )
             axis.set_title(f"{case.title}: {name}", fontsize=9)
+            axis.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def plot_region_overlays(
+    cases: Sequence[OverlayCase], regions: Regions, window: tuple[float, float] | None
+) -> Figure:
+    """One row per case, one panel per region: truth filled green, prediction outlined red.
+
+    Nested regions hide each other in one label map; a panel each shows every region's
+    agreement on its own (axial slice with the most tumour).
+    """
+    rows, columns = max(len(cases), 1), len(regions) + 1
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    for row, case in zip(axes, cases, strict=False):
+        index = most_labelled_slice(case.truth)
+        image = _shown(case.image[:, :, index], window).T
+        truths = region_masks(case.truth[:, :, index], regions)
+        predictions = region_masks(case.prediction[:, :, index], regions)
+        row[0].imshow(image, cmap="gray", origin="lower")
+        row[0].set_title(f"{case.title}: image", fontsize=9)
+        for axis, name, truth, prediction in zip(
+            row[1:], regions.names, truths, predictions, strict=True
+        ):
+            axis.imshow(image, cmap="gray", origin="lower")
+            axis.imshow(
+                np.ma.masked_where(~truth.T, truth.T),
+                cmap=ListedColormap([(0.1, 0.8, 0.2, 0.45)]),
+                origin="lower",
+                interpolation="nearest",
+            )
+            if prediction.any():
+                axis.contour(prediction.T.astype(float), levels=[0.5], colors="red", linewidths=1)
+            axis.set_title(f"{name}: truth / prediction", fontsize=9)
+        for axis in row:
             axis.axis("off")
     figure.tight_layout()
     return figure

@@ -2,9 +2,13 @@
 
 ``SegmentationTask`` is what the kind adds to the engine (``medai.engine``): Dice +
 cross-entropy on random patches, and mean foreground Dice over whole validation volumes
-by sliding window in the training geometry. ``train`` reads the project's data, builds
-its network, task and loaders, and hands them to ``medai.engine.run.run_training``,
-which does the epochs, the MLflow run and the registration.
+by sliding window in the training geometry. Label-based data trains one softmax over the
+labels; region-based data (``medai.segmentation.regions``: nested regions such as whole
+tumour / tumour core / enhancing tumour) one sigmoid per region with Dice + binary
+cross-entropy, scored per region on sigmoid > 0.5. ``train`` reads the project's data,
+builds its network (the project's, or the kind's UNet), task and loaders, and hands
+them to ``medai.engine.run.run_training``, which does the epochs, the MLflow run and
+the registration.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import torch
 from monai.data import CacheDataset, DataLoader, Dataset, MetaTensor, decollate_batch
-from monai.losses import DiceCELoss
+from monai.losses import DiceCELoss, DiceLoss
 from monai.metrics import DiceMetric
 from monai.transforms import AsDiscrete
 
@@ -26,8 +30,9 @@ from medai.engine.task import OptimiserSettings, TrainingTask
 from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.segmentation.data import SegmentationData, case_item
-from medai.segmentation.networks import SegmentationNetwork, build_network, check_network_fits
+from medai.segmentation.networks import SegmentationNetwork, check_network_fits
 from medai.segmentation.project import SegmentationProject, SettingsT
+from medai.segmentation.regions import Regions
 from medai.segmentation.segmenter import Segmenter
 from medai.segmentation.settings import SegmentationSettings
 from medai.segmentation.transforms import (
@@ -40,7 +45,7 @@ from medai.segmentation.transforms import (
 LOGGER = logging.getLogger(__name__)
 
 MONITOR = "val_dice_mean"
-"""The validation score that ranks epochs: mean foreground Dice over the volumes."""
+"""The validation score that ranks epochs: mean foreground (or region) Dice over the volumes."""
 
 VALIDATION_METRIC = ranking_metric(MONITOR)
 """The run metric that ranks a training: the best epoch's mean foreground Dice."""
@@ -57,8 +62,29 @@ def optimiser_settings(settings: SegmentationSettings) -> OptimiserSettings:
     return OptimiserSettings(train.learning_rate, train.weight_decay, train.epochs)
 
 
+class RegionLoss(torch.nn.Module):
+    """Sigmoid Dice + binary cross-entropy over region channels (nnU-Net's region loss).
+
+    MONAI's ``DiceCELoss(sigmoid=True)`` would take the softmax cross-entropy of a
+    multi-channel target, which treats nested regions as exclusive classes; here every
+    region is its own binary problem.
+    """
+
+    def __init__(self) -> None:
+        """Dice on sigmoid probabilities, BCE on the logits."""
+        super().__init__()
+        self.dice = DiceLoss(sigmoid=True)
+        self.bce = torch.nn.BCEWithLogitsLoss()
+
+    def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Loss of ``(N, R, ...)`` logits against ``(N, R, ...)`` region masks."""
+        dice: torch.Tensor = self.dice(logits, masks)
+        bce: torch.Tensor = self.bce(logits, masks)
+        return dice + bce
+
+
 class SegmentationTask(TrainingTask):
-    """Dice + cross-entropy on patches; mean foreground Dice per validation volume."""
+    """Dice + cross-entropy on patches; mean foreground (or region) Dice per validation volume."""
 
     monitor = MONITOR
     monitor_label = "validation mean foreground Dice"
@@ -68,23 +94,47 @@ class SegmentationTask(TrainingTask):
         network: SegmentationNetwork,
         settings: SegmentationSettings,
         class_names: Sequence[str],
+        regions: Regions | None = None,
     ) -> None:
-        """Set up loss and metric for ``network``, whose foreground classes are named."""
+        """Set up loss and metric for ``network``.
+
+        Args:
+            network: Logits per label (softmax) or per region (sigmoid).
+            settings: The run's settings.
+            class_names: The foreground labels' names (label-based; ignored with regions).
+            regions: The regions the network predicts, one output each; None: labels.
+        """
         super().__init__(network, optimiser_settings(settings))
         self.segmentation_network = network
         self.settings = settings
-        self.class_names = tuple(class_names)
-        self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
-        self.dice = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=False)
+        self.regions = regions
+        self.class_names = tuple(class_names) if regions is None else regions.names
+        self.loss: torch.nn.Module = (
+            DiceCELoss(to_onehot_y=True, softmax=True) if regions is None else RegionLoss()
+        )
+        # Regions are all foreground: every output channel is scored.
+        self.dice = DiceMetric(
+            include_background=regions is not None, reduction="mean_batch", ignore_empty=False
+        )
         self._to_pred = AsDiscrete(argmax=True, to_onehot=network.num_classes)
         self._to_true = AsDiscrete(to_onehot=network.num_classes)
         self._segmenter: Segmenter | None = None
 
     def training_loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """DiceCE of the patch batch."""
+        """DiceCE (labels) or sigmoid Dice + BCE (regions) of the patch batch."""
         logits = self.network(plain_tensor(batch[IMAGE]))
         loss: torch.Tensor = self.loss(logits, plain_tensor(batch[LABEL]))
         return loss
+
+    def _predicted(self, logits: torch.Tensor) -> list[torch.Tensor]:
+        if self.regions is not None:
+            return [(torch.sigmoid(x) > 0.5).float() for x in decollate_batch(logits)]  # noqa: PLR2004
+        return [torch.as_tensor(self._to_pred(x)) for x in decollate_batch(logits)]
+
+    def _true(self, label: torch.Tensor) -> list[torch.Tensor]:
+        if self.regions is not None:  # the validation chain already made region masks
+            return list(decollate_batch(label))
+        return [torch.as_tensor(self._to_true(y)) for y in decollate_batch(label)]
 
     def on_validation_epoch_start(self) -> None:
         """Validation segments whole volumes by sliding window, on the task's device."""
@@ -102,14 +152,10 @@ class SegmentationTask(TrainingTask):
             self.on_validation_epoch_start()
         assert self._segmenter is not None  # noqa: S101 - narrowed for mypy
         logits = self._segmenter.logits(plain_tensor(batch[IMAGE]))
-        preds = [torch.as_tensor(self._to_pred(x)) for x in decollate_batch(logits)]
-        truths = [
-            torch.as_tensor(self._to_true(y)) for y in decollate_batch(plain_tensor(batch[LABEL]))
-        ]
-        self.dice(y_pred=preds, y=truths)
+        self.dice(y_pred=self._predicted(logits), y=self._true(plain_tensor(batch[LABEL])))
 
     def validation_scores(self) -> dict[str, float]:
-        """Mean foreground Dice and Dice per foreground class; resets the metric."""
+        """Mean Dice and Dice per foreground class (or region); resets the metric."""
         per_class = [float(v) for v in torch.as_tensor(self.dice.aggregate()).flatten()]
         self.dice.reset()  # type: ignore[no-untyped-call]
         scores = {f"val_dice_{n}": d for n, d in zip(self.class_names, per_class, strict=True)}
@@ -121,12 +167,18 @@ def _build_loaders(
 ) -> tuple[DataLoader, DataLoader]:
     labels = list(data.labels)
     channels = data.dataset.channels
+    regions = data.regions
     train_items = [case_item(c) for c in data.training_cases()]
     val_items = [case_item(c) for c in data.validation_cases()]
     train_ds = CacheDataset(
         train_items,
         training_transforms(
-            settings.preprocessing, settings.train, labels, settings.limits, channels=channels
+            settings.preprocessing,
+            settings.train,
+            labels,
+            settings.limits,
+            channels=channels,
+            regions=regions,
         ),
         cache_rate=settings.train.cache_rate,
         num_workers=None,
@@ -134,7 +186,9 @@ def _build_loaders(
     )
     val_ds = Dataset(
         val_items,
-        validation_transforms(settings.preprocessing, labels, settings.limits, channels=channels),
+        validation_transforms(
+            settings.preprocessing, labels, settings.limits, channels=channels, regions=regions
+        ),
     )
     val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
     train_loader = DataLoader(
@@ -172,7 +226,8 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
         medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
             here (before any data is read).
         medai.data.DatasetError, medai.io.MedicalImageError: the data cannot be used.
-        medai.errors.NetworkContractError: the network's channels differ from the data's.
+        medai.errors.NetworkContractError: the network's channels differ from the data's
+            (input channels, or outputs: one per label, or one per region).
     """
     from medai.segmentation.registry import register_model  # noqa: PLC0415
 
@@ -181,10 +236,19 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
     torch.manual_seed(settings.seed)
     data = project.load_data(settings)
     in_channels = len(data.dataset.channels)
-    network = build_network(settings.model, len(data.labels), in_channels)
-    check_network_fits(network, in_channels, len(data.labels))
+    regions = data.regions
+    out_channels = data.output_channels
+    network = project.build_network(settings, in_channels, out_channels)
+    outputs = (
+        "labels (background included)"
+        if regions is None
+        else f"regions ({', '.join(regions.names)})"
+    )
+    check_network_fits(network, in_channels, out_channels, outputs=outputs)
     train_loader, val_loader = data_loaders(settings, data)
-    task = SegmentationTask(network, settings, list(data.dataset.foreground_labels.values()))
+    task = SegmentationTask(
+        network, settings, list(data.dataset.foreground_labels.values()), regions
+    )
 
     def register(tags: Mapping[str, str]) -> str:
         return register_model(
@@ -193,7 +257,7 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
             labels=data.labels,
             tags=dict(tags),
             channels=data.dataset.channels,
-            regions=data.regions,
+            regions=regions,
         )
 
     params: dict[str, Any] = {

@@ -39,12 +39,14 @@ from medai.io import ChannelVolume, MedicalImageError, Volume, read_nifti
 from medai.io.channels import OpenedChannels, open_channels
 from medai.io.nifti import open_nifti
 from medai.segmentation.data import IMAGE, LABEL
+from medai.segmentation.regions import Regions
 from medai.segmentation.settings import PreprocessingSettings, TrainSettings
 
 __all__ = [
     "IMAGE",
     "LABEL",
     "LoadCased",
+    "RegionMasksd",
     "channels_to_metatensor",
     "geometry_and_intensity",
     "image_files",
@@ -188,6 +190,34 @@ class LoadCased(MapTransform):
             )
 
 
+class RegionMasksd(MapTransform):
+    """Replace the ``(1, X, Y, Z)`` label map by ``(R, X, Y, Z)`` float region masks.
+
+    The region-based training target, one channel per region (``Regions``), as MONAI's
+    ``ConvertToMultiChannelBasedOnBratsClassesd`` builds it for BraTS's fixed labels. It
+    runs after patch sampling, which needs the label map.
+    """
+
+    def __init__(self, regions: Regions) -> None:
+        """Convert with ``regions``' label sets, in output-channel order."""
+        super().__init__(keys=[LABEL])
+        self.regions = regions
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """The item with its label as region masks (the label's metadata kept)."""
+        out = dict(data)
+        label = out[LABEL]
+        plain = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
+        masks = torch.stack(
+            [
+                torch.isin(plain[0], torch.tensor(members, device=plain.device))
+                for members in self.regions.labels
+            ]
+        ).to(torch.float32)
+        out[LABEL] = MetaTensor(masks, meta=label.meta) if isinstance(label, MetaTensor) else masks
+        return out
+
+
 def intensity_normalisation(prep: PreprocessingSettings) -> MapTransform:
     """``preprocessing.normalize`` as a MONAI transform (numpy twin: ``medai.inference.normalize``).
 
@@ -227,12 +257,14 @@ def training_transforms(
     limits: WorkLimits | None = None,
     *,
     channels: Sequence[str] | None = None,
+    regions: Regions | None = None,
 ) -> Compose:
     """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches.
 
     ``limits`` (the project's ``limits`` section; None: the defaults) bounds the grid each
     case resamples to, checked from its header before the case is resampled; ``channels``
-    (the dataset's channel names; None: any count) the channels each case must have.
+    (the dataset's channel names; None: any count) the channels each case must have;
+    ``regions`` (None: label-based) turns each patch's label into region masks.
     """
     keys = [IMAGE, LABEL]
     return Compose(
@@ -252,6 +284,7 @@ def training_transforms(
             ),
             RandScaleIntensityd(keys=[IMAGE], factors=0.1, prob=0.5),
             RandShiftIntensityd(keys=[IMAGE], offsets=0.05, prob=0.5),
+            *_region_target(regions),
         ]
     )
 
@@ -262,12 +295,24 @@ def validation_transforms(
     limits: WorkLimits | None = None,
     *,
     channels: Sequence[str] | None = None,
+    regions: Regions | None = None,
 ) -> Compose:
-    """Whole volumes, normalised like training, for sliding-window validation."""
+    """Whole volumes, normalised like training, for sliding-window validation.
+
+    With ``regions``, the label comes as region masks, the target validation scores.
+    """
     keys = [IMAGE, LABEL]
     return Compose(
-        [LoadCased(allowed_labels, prep, limits, channels), *geometry_and_intensity(prep, keys)]
+        [
+            LoadCased(allowed_labels, prep, limits, channels),
+            *geometry_and_intensity(prep, keys),
+            *_region_target(regions),
+        ]
     )
+
+
+def _region_target(regions: Regions | None) -> list[MapTransform]:
+    return [] if regions is None else [RegionMasksd(regions)]
 
 
 def inference_transforms(prep: PreprocessingSettings) -> Compose:
