@@ -65,7 +65,7 @@ def test_onnx_segmenter_matches_the_torch_segmenter(trained_unet, onnx_path, mak
 
     expected_input = inference_transforms(prep)({IMAGE: volume_to_metatensor(volume)})[IMAGE]
     model_input = candidate.preprocess(volume)
-    np.testing.assert_allclose(model_input.image, expected_input.numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(model_input.image, expected_input.numpy(), atol=1e-5)
     np.testing.assert_allclose(model_input.affine, expected_input.affine.numpy(), atol=1e-9)
 
     expected_logits = reference_logits(reference, volume)

@@ -332,7 +332,16 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     slots = _f32("model input of the other channels", n_model, c - 1)
     return (
         Stage("respacing", (held_input, slots, ("respacing", work))),
-        Stage("intensity windowing", (held_input, ("respaced image", respaced), image)),
+        Stage(
+            "intensity windowing",
+            (
+                held_input,
+                ("respaced image", respaced),
+                image,
+                # With several channels each is normalised apart, then copied into its slot.
+                _f32("normalised channel", n_model, 1 if c > 1 else 0),
+            ),
+        ),
         Stage(
             "sliding-window inference",
             (

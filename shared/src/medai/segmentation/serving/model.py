@@ -4,19 +4,25 @@ One loader per ``api.backend``: ``onnx`` runs the materialized ONNX graph on ONN
 Runtime (no torch); ``torch`` loads the same registered version with PyTorch, for
 checking the export or for GPUs. Either ``segment`` refuses a volume whose work exceeds
 ``settings.limits`` (``WorkLimitError``) before allocating anything.
+
+The card says what the model takes and gives: its channel names (``medai.channels``: a
+multi-channel model takes a ``ChannelVolume``, a one-channel model today's ``Volume``)
+and, for a sigmoid model, its regions (``medai.regions``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from medai.io import DicomAcceptance, Volume
+from medai.io import ChannelVolume, DicomAcceptance, Volume
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject, SettingsT
+from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions
 from medai.segmentation.settings import (
     InferenceSettings,
     PreprocessingSettings,
@@ -27,6 +33,7 @@ from medai.serving import BundleError, ModelBundle, ModelCard
 from medai.serving.project_app import ModelLoader
 
 DEFAULT_LABELS = {0: "background"}
+_TAG_PREFIX = "medai."
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,67 @@ class SegmentationServedModel:
 
     card: ModelCard
     labels: dict[int, str]
-    segment: Callable[[Volume], np.ndarray]
+    segment: Callable[[Volume | ChannelVolume], np.ndarray]
     accept: DicomAcceptance = field(default_factory=DicomAcceptance)
     """The DICOM inputs the project accepts (its ``input`` settings)."""
+    channels: tuple[str, ...] = ()
+    """The channel names the model takes, in order; empty for an untagged one-channel model."""
+    regions: Regions | None = None
+    """A sigmoid model's regions; None for a softmax model."""
+
+    @property
+    def multichannel(self) -> bool:
+        """Whether uploads are a 4D NIfTI or one part per channel (else today's uploads)."""
+        return len(self.channels) > 1
 
 
 def labels_of(card: ModelCard) -> dict[int, str]:
     """Label value -> name as registered with the model (background alone when unknown)."""
     raw = card.extra.get("labels") or {}
     return {int(k): str(v) for k, v in raw.items()} or dict(DEFAULT_LABELS)
+
+
+def channels_of(card: ModelCard) -> tuple[str, ...]:
+    """The channel names the model takes (``medai.channels``); empty when not tagged.
+
+    Raises:
+        BundleError: the tag is not a JSON list of distinct names (case-insensitively:
+            uploads name their parts in any case).
+    """
+    raw = card.tags.get(CHANNELS_TAG)
+    if raw is None:
+        return ()
+    where = f"{card.name} version {card.version}"
+    try:
+        names = json.loads(raw)
+    except json.JSONDecodeError:
+        names = None
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(name, str) and name for name in names)
+        or len({name.lower() for name in names}) != len(names)
+    ):
+        raise BundleError(
+            f"{where}: tag {CHANNELS_TAG!r} must be a JSON list of distinct channel names, "
+            f"got {raw[:200]!r}"
+        )
+    return tuple(names)
+
+
+def regions_of(card: ModelCard) -> Regions | None:
+    """A sigmoid model's regions (``medai.regions``); None for a softmax model.
+
+    Raises:
+        BundleError: the tag does not hold a valid region definition.
+    """
+    raw = card.extra.get(REGIONS_TAG.removeprefix(_TAG_PREFIX))
+    if raw is None:
+        return None
+    try:
+        return Regions.from_json(json.dumps(raw), f"{card.name} version {card.version}")
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def settings_from_card(
@@ -71,10 +130,27 @@ def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> Segmenta
     from medai.segmentation.onnx_segmenter import OnnxSegmenter  # noqa: PLC0415 - onnxruntime
 
     bundle = ModelBundle.load(model_dir)
-    prep, inference = settings_from_card(bundle.card, settings)
-    segmenter = OnnxSegmenter(bundle.onnx_path, prep, inference, limits=settings.limits)
+    card = bundle.card
+    prep, inference = settings_from_card(card, settings)
+    channels, regions = channels_of(card), regions_of(card)
+    try:
+        segmenter = OnnxSegmenter(
+            bundle.onnx_path,
+            prep,
+            inference,
+            limits=settings.limits,
+            regions=regions,
+            channels=len(channels) or None,
+        )
+    except ValueError as exc:  # the graph disagrees with its own card
+        raise BundleError(f"{card.name} version {card.version}: {exc}") from None
     return SegmentationServedModel(
-        bundle.card, labels_of(bundle.card), segmenter.segment, settings.input.acceptance()
+        card,
+        labels_of(card),
+        segmenter.segment,
+        settings.input.acceptance(),
+        channels=channels,
+        regions=regions,
     )
 
 

@@ -1,4 +1,9 @@
-"""Response bodies of the segmentation predict route: the mask as NIfTI, or a JSON summary."""
+"""Response bodies of the segmentation predict route: the mask as NIfTI, or a JSON summary.
+
+The summary lists every labelled structure and, for a region model (BraTS-like nested
+regions), every region too: a region is the union of its labels in the painted mask, so
+the whole tumour's volume is what a clinician reads, not the oedema's alone.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ import nibabel as nib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from medai.io import Volume
+from medai.io import ChannelVolume, Volume
 from medai.segmentation.measures import label_volumes_ml
+from medai.segmentation.regions import Regions, region_masks
 
 NIFTI_GZ_MEDIA_TYPE = "application/gzip"
 # nibabel is untyped; the Any enters at this one boundary.
@@ -35,6 +41,16 @@ class StructureSummary(BaseModel):
     bounding_box: BoundingBox | None = Field(description="null when the structure is absent")
 
 
+class RegionSummary(BaseModel):
+    """One nested region of a region model: the voxels carrying any of its labels."""
+
+    name: str = Field(examples=["tumour_core"])
+    labels: list[int] = Field(examples=[[2, 3]])
+    voxels: int = Field(ge=0, examples=[5120])
+    volume_ml: float = Field(ge=0, examples=[5.12])
+    bounding_box: BoundingBox | None = Field(description="null when the region is absent")
+
+
 class SegmentationSummary(BaseModel):
     """``?format=json``: what was found, without the voxels."""
 
@@ -55,6 +71,7 @@ class SegmentationSummary(BaseModel):
                             "bounding_box": {"min_index": [10, 20, 15], "max_index": [34, 45, 50]},
                         }
                     ],
+                    "regions": None,
                 }
             ]
         }
@@ -65,6 +82,9 @@ class SegmentationSummary(BaseModel):
     shape: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     structures: list[StructureSummary]
+    regions: list[RegionSummary] | None = Field(
+        default=None, description="A region model's nested regions; null for other models."
+    )
 
 
 def _bounding_box(mask: np.ndarray) -> BoundingBox | None:
@@ -79,9 +99,15 @@ def _bounding_box(mask: np.ndarray) -> BoundingBox | None:
 
 
 def summarize(
-    mask: np.ndarray, volume: Volume, labels: Mapping[int, str], model_name: str, version: str
+    mask: np.ndarray,
+    volume: Volume | ChannelVolume,
+    labels: Mapping[int, str],
+    model_name: str,
+    version: str,
+    *,
+    regions: Regions | None = None,
 ) -> SegmentationSummary:
-    """Volume in ml and bounding box of every foreground label."""
+    """Volume in ml and bounding box of every foreground label, and of every region."""
     volumes = label_volumes_ml(mask, volume.spacing, labels)
     structures = [
         StructureSummary(
@@ -100,7 +126,29 @@ def summarize(
         shape=volume.shape,
         spacing_mm=volume.spacing,
         structures=structures,
+        regions=None if regions is None else _region_summaries(mask, volume.spacing, regions),
     )
+
+
+def _region_summaries(
+    mask: np.ndarray, spacing: tuple[float, float, float], regions: Regions
+) -> list[RegionSummary]:
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    summaries = []
+    for name, members, inside in zip(
+        regions.names, regions.labels, region_masks(mask, regions), strict=True
+    ):
+        voxels = int(np.count_nonzero(inside))
+        summaries.append(
+            RegionSummary(
+                name=name,
+                labels=list(members),
+                voxels=voxels,
+                volume_ml=round(voxels * voxel_ml, 3),
+                bounding_box=_bounding_box(inside),
+            )
+        )
+    return summaries
 
 
 def nifti_gz_bytes(mask: np.ndarray, affine: np.ndarray) -> bytes:
