@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,11 @@ from medai.config import ConfigError
 from medai.data import DecathlonDataset
 from medai.segmentation.regions import (
     Regions,
+    channels_from_tag,
     label_map_from_regions,
     region_masks,
     regions_from_dataset,
+    regions_from_json,
     regions_from_settings,
     resolve_regions,
 )
@@ -137,3 +140,20 @@ def test_regions_need_their_painting_order_in_the_config():
         DecathlonDataSettings(regions={"wt": [1, 2, 3]})
     with pytest.raises(ValidationError, match=r"region_class_order\[0\]"):
         DecathlonDataSettings(regions={"wt": [1, 2]}, region_class_order=[3])
+
+
+def test_a_model_cards_parsed_object_gives_the_regions():
+    assert regions_from_json(json.loads(BRATS.to_json()), "card") == BRATS
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, ()), ('["T1", "FLAIR"]', ("T1", "FLAIR")), ('["CT"]', ("CT",))]
+)
+def test_the_channels_tag_lists_the_names_in_order(value, expected):
+    assert channels_from_tag(value, "v1") == expected
+
+
+@pytest.mark.parametrize("value", ["[]", "T1", "[1, 2]", '{"a": "T1"}'])
+def test_a_broken_channels_tag_names_the_version(value):
+    with pytest.raises(ValueError, match=r"^v1: tag 'medai.channels' must be a JSON list"):
+        channels_from_tag(value, "v1")

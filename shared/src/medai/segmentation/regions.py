@@ -124,16 +124,48 @@ class Regions:
         """
         try:
             raw: Any = json.loads(text)
-            regions, order = raw["regions"], raw["class_order"]
-            if not isinstance(regions, dict) or not isinstance(order, list):
-                raise TypeError(type(raw).__name__)  # noqa: TRY301 - one message for all shapes
-            return cls.from_mapping(regions, order)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(
-                f"{where}: tag {REGIONS_TAG!r} must be "
-                '{"regions": {name: [labels]}, "class_order": [labels]}, '
-                f"got {text[:200]!r} ({exc})"
-            ) from None
+        except ValueError:
+            raw = text
+        return regions_from_json(raw, where)
+
+
+def regions_from_json(raw: Any, where: str) -> Regions:  # noqa: ANN401 - parsed JSON, checked here
+    """The regions of a parsed ``medai.regions`` tag (a model card's JSON object).
+
+    Raises:
+        ValueError: one line naming ``where`` and the expected shape.
+    """
+    try:
+        regions, order = raw["regions"], raw["class_order"]
+        if not isinstance(regions, dict) or not isinstance(order, list):
+            raise TypeError(type(regions).__name__)  # noqa: TRY301 - one message for all shapes
+        return Regions.from_mapping(regions, order)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"{where}: tag {REGIONS_TAG!r} must be "
+            '{"regions": {name: [labels]}, "class_order": [labels]}, '
+            f"got {str(raw)[:200]!r} ({exc})"
+        ) from None
+
+
+def channels_from_tag(value: str | None, where: str) -> tuple[str, ...]:
+    """The channel names of a ``medai.channels`` tag; ``()`` when absent (older: one channel).
+
+    Raises:
+        ValueError: the value is not a JSON list of names (naming ``where``).
+    """
+    if value is None:
+        return ()
+    try:
+        names: Any = json.loads(value)
+    except ValueError:
+        names = value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(
+            f"{where}: tag {CHANNELS_TAG!r} must be a JSON list of channel names, "
+            f"got {value[:200]!r}"
+        )
+    return tuple(names)
 
 
 def region_masks(label_map: NDArray[Any], regions: Regions) -> NDArray[np.bool_]:

@@ -18,7 +18,7 @@ import torch
 from medai.export import OnnxGraphSpec
 from medai.project import ProjectBinding
 from medai.segmentation.networks import SegmentationNetwork
-from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions
+from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions, channels_from_tag
 from medai.segmentation.settings import (
     InferenceSettings,
     PreprocessingSettings,
@@ -147,11 +147,11 @@ def load_registered_model(
         preprocessing = preprocessing_of(tags.get(PREPROCESSING_TAG), settings, found.where)
         regions_text = tags.get(REGIONS_TAG)
         regions = None if regions_text is None else Regions.from_json(regions_text, found.where)
+        channels = channels_from_tag(tags.get(CHANNELS_TAG), found.where)
     except ValueError as exc:
         raise ModelNotFoundError(str(exc)) from None
     network = load_registered_network(name, number)
     labels = {int(k): v for k, v in json.loads(tags.get(LABELS_TAG, "{}")).items()}
-    channels = tuple(str(c) for c in json.loads(tags.get(CHANNELS_TAG, "[]")))
     # Sliding-window settings are a deployment choice: the current config's, not the tag's.
     return LoadedModel(
         network,

@@ -164,6 +164,7 @@ class LoadCased(MapTransform):
             sw_batch_size=1,
             classes=1,
             backend="monai",
+            channels=len(image.channels),
         )
         try:
             check_work(WorkPlan(plan.grids, None, ()), self.limits)
