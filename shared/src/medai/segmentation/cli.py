@@ -63,7 +63,11 @@ def predict_command(project: SegmentationProject[SettingsT], argv: Sequence[str]
         alias=True,
     )
     parser.add_argument(
-        "input", type=Path, help="a .nii / .nii.gz file or a folder holding one DICOM series"
+        "input",
+        type=Path,
+        help="a .nii / .nii.gz file or a folder holding one DICOM series; for a "
+        "multi-channel model (e.g. T1, T1c, T2, FLAIR) one 4D NIfTI with the channels on "
+        "its last axis, in the model's order",
     )
     parser.add_argument(
         "output", type=Path, help="mask to write (.nii.gz or .nii), with the input's affine"

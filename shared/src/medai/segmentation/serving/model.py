@@ -164,11 +164,15 @@ def load_torch_model(
     card = ModelBundle.load(model_dir).card
     network = load_model_version(binding, settings, card.version)
     prep, inference = settings_from_card(card, settings)
+    channels, regions = channels_of(card), regions_of(card)
+    segmenter = Segmenter(network, prep, inference, limits=settings.limits, regions=regions)
     return SegmentationServedModel(
         card,
         labels_of(card),
-        Segmenter(network, prep, inference, limits=settings.limits).segment,
+        segmenter.segment,
         settings.input.acceptance(),
+        channels=channels,
+        regions=regions,
     )
 
 
