@@ -8,6 +8,7 @@ test_stack_services.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -326,3 +327,75 @@ def test_update_template_merges_a_template_change_and_keeps_the_projects_own_edi
     assert "Owned by QA." in text
     assert text.endswith("Template footer.\n")
     _assert_answers_name_head((readme.parent / ".copier-answers.yml").read_text(), repo_clone, git)
+
+
+BEFORE_SPLIT = "8b73ceda2dd327f8da66064b6dd3f485ed550a7b"
+"""The last template commit with one tree and no layers (tests/test_template_layers.py)."""
+
+
+@pytest.mark.integration
+def test_update_template_brings_a_project_made_before_the_split_to_both_layers(repo_clone, git):
+    """ct-seg, cxr-cls and brain-mri were rendered before the split: one answers file, no layer.
+
+    The update writes the kind layer's answers from the common ones, merges both layers
+    (a template change and a project edit in each: both kept, no conflict), and leaves
+    HEAD where it was with the changes staged.
+    """
+    import copier  # noqa: PLC0415 - only the render tests need it
+
+    with contextlib.chdir(repo_clone):
+        copier.run_copy(
+            ".",
+            Path("projects") / "probe-seg",
+            data={"project_name": "probe-seg", "kind": "segmentation"},
+            defaults=True,
+            vcs_ref=BEFORE_SPLIT,
+            quiet=True,
+        )
+    project = repo_clone / "projects" / "probe-seg"
+    assert not (project / ".copier-answers.kind.yml").exists()
+    assert "layer" not in (project / ".copier-answers.yml").read_text()
+    makefile, readme = project / "Makefile", project / "README.md"  # common, kind
+    makefile.write_text("# probe-seg's own target notes\n" + makefile.read_text())
+    readme.write_text(readme.read_text().replace("# probe-seg\n", "# probe-seg\n\nOwned by QA.\n"))
+    git(repo_clone, "add", "-A")
+    git(repo_clone, "commit", "-qm", "probe-seg, rendered before the split, with its own edits")
+    for template_file, footer in (
+        ("common/Makefile.jinja", "# template footer (common)\n"),
+        ("kinds/segmentation/README.md.jinja", "\nTemplate footer.\n"),
+    ):
+        path = repo_clone / "template" / template_file
+        path.write_text(path.read_text() + footer)
+    git(repo_clone, "commit", "-qam", "template: a footer in each layer")
+    head = git(repo_clone, "rev-parse", "HEAD").strip()
+
+    updated = _invoke(repo_clone, "update-template", "--project=probe-seg")
+
+    assert updated.returncode == 0, updated.stderr[-2000:]
+    assert git(repo_clone, "rev-parse", "HEAD").strip() == head
+    assert "Owned by QA." in readme.read_text()
+    assert readme.read_text().endswith("Template footer.\n")
+    assert makefile.read_text().startswith("# probe-seg's own target notes\n")
+    assert makefile.read_text().endswith("# template footer (common)\n")
+    for answers_file, layer in (
+        (".copier-answers.yml", "common"),
+        (".copier-answers.kind.yml", "kind"),
+    ):
+        answers = (project / answers_file).read_text()
+        _assert_answers_name_head(answers, repo_clone, git)
+        assert yaml.safe_load(answers)["layer"] == layer
+        assert yaml.safe_load(answers)["kind"] == "segmentation"
+    status = {
+        line[3:].removeprefix("projects/probe-seg/"): line[:2]
+        for line in git(
+            repo_clone, "status", "--porcelain", "--", "projects/probe-seg"
+        ).splitlines()
+    }
+    # staged by the checkpoints (tidy_imports may restyle other files, unstaged)
+    assert status[".copier-answers.kind.yml"] == "A "
+    for path in (".copier-answers.yml", "Makefile", "README.md"):
+        assert status[path] == "M ", status
+    assert [path for path, code in status.items() if "U" in code or "?" in code] == []
+    leftovers = [p.name for p in project.rglob("*") if p.suffix == ".rej" or ".orig" in p.suffixes]
+    assert leftovers == []
+    assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))

@@ -86,7 +86,8 @@ def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()
 
     The common layer is updated first, then the kind's. Between them the project's changes
     are held in a temporary commit (``template_git.checkpoints``), since copier updates
-    only a committed project; afterwards HEAD is where it was and the changes are staged.
+    only a committed project; afterwards HEAD is where it was and the merged changes are
+    staged (what tidying imports restyles on top is not).
 
     Args:
         root: The repo root.
@@ -102,8 +103,8 @@ def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()
     files = layer_files(root, user_answers(answers_path(root, name)), commit)
     with checkpoints(root, project) as checkpoint:
         write_missing_kind_answers(root, name)
+        checkpoint()
         for layer in LAYERS:
-            checkpoint()
             others = [path for other, listed in files.items() if other != layer for path in listed]
             update_layer(root, name, layer, commit, exclude=others)
             conflicted = unmerged_files(root, project)
@@ -115,6 +116,7 @@ def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()
                     f"pyproject.toml changed, commit, and update-template again{rest}",
                     1,
                 )
+            checkpoint()
     tidy_imports(root, name)
     if changed(root, f"{project}/pyproject.toml"):
         run_step([*uv_command(), "lock", "--quiet"], root, "uv lock")
