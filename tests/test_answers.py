@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from tools.answers import answers_path, made_from_template, read_answers, recorded_commit
+import yaml
+from tools.answers import (
+    answers_path,
+    kind_answers_text,
+    made_from_template,
+    read_answers,
+    recorded_commit,
+    user_answers,
+)
 from tools.errors import ToolError
 
 
@@ -57,3 +65,41 @@ def test_a_project_is_made_from_the_template_when_it_has_answers(tmp_path):
     answers_path(tmp_path, "p").write_text("_commit: abc\nkind: segmentation\n")
     assert made_from_template(tmp_path, "p")
     assert read_answers(answers_path(tmp_path, "p")) == {"_commit": "abc", "kind": "segmentation"}
+
+
+PRE_SPLIT_ANSWERS = """\
+# Changes here will be overwritten by Copier; do not edit by hand.
+_commit: 1267b7c
+_src_path: .
+description: 'CT segmentation: a long sentence, quoted because of its colon'
+kind: segmentation
+modality: CT
+project_name: ct-seg
+target: an organ and its lesions
+"""
+
+
+def test_the_kind_layer_answers_of_a_pre_split_project_are_its_answers_with_layer_kind(tmp_path):
+    common = tmp_path / ".copier-answers.yml"
+    common.write_text(PRE_SPLIT_ANSWERS)
+    text = kind_answers_text(common)
+    assert text.startswith("# Changes here will be overwritten by Copier; do not edit by hand.\n")
+    assert yaml.safe_load(text) == {**yaml.safe_load(PRE_SPLIT_ANSWERS), "layer": "kind"}
+    kind = tmp_path / ".copier-answers.kind.yml"
+    kind.write_text(text)
+    assert recorded_commit(kind) == "1267b7c"
+    assert answers_path(tmp_path, "p", "kind").name == ".copier-answers.kind.yml"
+
+
+def test_the_user_answers_leave_out_copiers_keys_and_the_layer(tmp_path):
+    path = tmp_path / ".copier-answers.yml"
+    path.write_text(
+        PRE_SPLIT_ANSWERS.replace("kind: segmentation", "kind: segmentation\nlayer: common")
+    )
+    assert user_answers(path) == {
+        "description": "CT segmentation: a long sentence, quoted because of its colon",
+        "kind": "segmentation",
+        "modality": "CT",
+        "project_name": "ct-seg",
+        "target": "an organ and its lesions",
+    }

@@ -9,6 +9,7 @@ import pytest
 from tools.errors import ToolError
 from tools.template_git import (
     check_updatable,
+    checkpoints,
     git,
     has_template,
     short_head,
@@ -120,3 +121,59 @@ def test_unmerged_files_are_listed_and_block_an_update(git_repo, git):
     unmerged = r"^resolve the unmerged files first \(git add them\), e\.g\. notes\.txt$"
     with pytest.raises(ToolError, match=unmerged):
         check_updatable(git_repo, "p")
+
+
+def test_a_kind_layer_answers_file_pointing_nowhere_blocks_an_update(git_repo, git):
+    head = _commit_template(git_repo, git)
+    project = git_repo / "projects" / "p"
+    project.mkdir(parents=True)
+    (project / ".copier-answers.yml").write_text(f"_commit: {head}\nlayer: common\n")
+    (project / ".copier-answers.kind.yml").write_text("_commit: deadbee\nlayer: kind\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "project")
+    with pytest.raises(
+        ToolError, match=r"^projects/p/\.copier-answers\.kind\.yml: _commit deadbee has no copier"
+    ):
+        check_updatable(git_repo, "p")
+    (project / ".copier-answers.kind.yml").write_text(f"_commit: {head}\nlayer: kind\n")
+    git(git_repo, "commit", "-qam", "kind answers in step")
+    assert check_updatable(git_repo, "p") is None
+
+
+def test_checkpoints_commit_the_path_and_put_head_back_with_the_changes_staged(git_repo, git):
+    original = _commit_template(git_repo, git)
+    branch = git(git_repo, "symbolic-ref", "HEAD").strip()
+    project = git_repo / "projects" / "p"
+    project.mkdir(parents=True)
+    (git_repo / "elsewhere.txt").write_text("not the project's\n")
+    with checkpoints(git_repo, "projects/p") as checkpoint:
+        checkpoint()  # nothing changed: no commit
+        assert git(git_repo, "rev-parse", "HEAD").strip() == original
+        (project / "a.txt").write_text("first layer\n")
+        checkpoint()
+        first = git(git_repo, "rev-parse", "HEAD").strip()
+        assert first != original
+        assert git(git_repo, "status", "--porcelain", "--", "projects/p") == ""  # clean for copier
+        (project / "b.txt").write_text("second layer\n")
+        checkpoint()
+        assert git(git_repo, "rev-parse", "HEAD^").strip() == first
+    assert git(git_repo, "symbolic-ref", "HEAD").strip() == branch
+    assert git(git_repo, "rev-parse", "HEAD").strip() == original
+    status = git(git_repo, "status", "--porcelain").splitlines()
+    assert sorted(status) == ["?? elsewhere.txt", "A  projects/p/a.txt", "A  projects/p/b.txt"]
+
+
+def _fails_after_a_checkpoint(root: Path) -> None:
+    with checkpoints(root, "projects/p") as checkpoint:
+        (root / "projects" / "p" / "a.txt").write_text("first layer\n")
+        checkpoint()
+        raise RuntimeError("copier broke")
+
+
+def test_checkpoints_put_head_back_when_the_update_fails(git_repo, git):
+    original = _commit_template(git_repo, git)
+    (git_repo / "projects" / "p").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="copier broke"):
+        _fails_after_a_checkpoint(git_repo)
+    assert git(git_repo, "rev-parse", "HEAD").strip() == original
+    assert (git_repo / "projects" / "p" / "a.txt").read_text() == "first layer\n"
