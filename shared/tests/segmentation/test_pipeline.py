@@ -36,6 +36,9 @@ def test_training_registers_a_challenger_with_its_export_preprocessing_and_label
     assert version.tags["medai.onnx_artifact"] == "onnx/model.onnx"
     assert float(version.tags["medai.onnx_max_abs_diff"]) < 1e-3
     assert json.loads(version.tags[LABELS_TAG]) == {"0": "background", "1": "sphere"}
+    # Every model names its input channels; only a region model carries regions.
+    assert json.loads(version.tags["medai.channels"]) == ["CT"]
+    assert "medai.regions" not in version.tags
     stored = json.loads(version.tags[PREPROCESSING_TAG])
     assert stored["patch_size"] == [16, 16, 16]
     assert version.tags["medai.project"] == "sphere-seg"

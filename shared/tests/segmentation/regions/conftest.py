@@ -136,7 +136,7 @@ def tumours(tmp_path) -> DemoProject[TumourSettings]:
     return make_tumour_project(tmp_path / "repo")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_tumours():
     """``make_tumours(root, network=None)``: the project, with a project network if given."""
     return make_tumour_project
