@@ -95,7 +95,22 @@ def test_the_model_card_tag_round_trips():
     assert Regions.from_json(BRATS.to_json(), "model 'm' v1") == BRATS
 
 
-@pytest.mark.parametrize("text", ["", "[]", '{"regions": [], "class_order": []}', '{"a": 1}'])
+def test_the_tag_keeps_the_output_order_when_keys_are_sorted():
+    resorted = json.dumps(json.loads(BRATS.to_json()), sort_keys=True)
+    assert Regions.from_json(resorted, "card").names == BRATS.names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[]",
+        '{"regions": [], "class_order": []}',
+        '{"a": 1}',
+        # An object keyed by name is refused: a key-sorting writer may have reordered it.
+        '{"regions": {"wt": [1]}, "class_order": [1]}',
+    ],
+)
 def test_a_broken_tag_names_the_model_version(text):
     with pytest.raises(ValueError, match=r"^model 'm' v1: tag 'medai.regions' must be"):
         Regions.from_json(text, "model 'm' v1")

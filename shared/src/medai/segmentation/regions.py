@@ -103,10 +103,15 @@ class Regions:
         return dict(zip(self.names, self.labels, strict=True))
 
     def to_json(self) -> str:
-        """The definition as the ``medai.regions`` tag stores it."""
+        """The definition as the ``medai.regions`` tag stores it.
+
+        Regions are a list, not an object keyed by name: their order is the network's
+        output-channel order, and JSON writers that sort keys (a model folder's card)
+        would silently reorder an object.
+        """
         return json.dumps(
             {
-                "regions": {n: list(m) for n, m in self.as_mapping().items()},
+                "regions": [{"name": n, "labels": list(m)} for n, m in self.as_mapping().items()],
                 "class_order": list(self.class_order),
             }
         )
@@ -137,14 +142,16 @@ def regions_from_json(raw: Any, where: str) -> Regions:  # noqa: ANN401 - parsed
     """
     try:
         regions, order = raw["regions"], raw["class_order"]
-        if not isinstance(regions, dict) or not isinstance(order, list):
+        if not isinstance(regions, list) or not isinstance(order, list):
             raise TypeError(type(regions).__name__)  # noqa: TRY301 - one message for all shapes
-        return Regions.from_mapping(regions, order)
+        names = tuple(str(item["name"]) for item in regions)
+        labels = tuple(tuple(int(v) for v in item["labels"]) for item in regions)
+        return Regions(names, labels, tuple(int(v) for v in order))
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(
             f"{where}: tag {REGIONS_TAG!r} must be "
-            '{"regions": {name: [labels]}, "class_order": [labels]}, '
-            f"got {str(raw)[:200]!r} ({exc})"
+            '{"regions": [{"name": ..., "labels": [...]}, ...], "class_order": [labels]} '
+            f"(regions in output order), got {str(raw)[:200]!r} ({exc})"
         ) from None
 
 

@@ -240,15 +240,22 @@ def intensity_normalisation(prep: PreprocessingSettings) -> MapTransform:
 def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> list[MapTransform]:
     """Reorient, resample to the target spacing and normalise intensities (``normalize``).
 
-    Labels are resampled with nearest neighbour so they stay integer.
+    ``zscore`` runs first, on the input grid, where "nonzero" is exactly the head:
+    bilinear resampling leaves tiny nonzero values at its border that differ between
+    MONAI and the numpy server (and between devices), and would move the statistics
+    (nnU-Net also normalises before resampling). ``window`` is pointwise and stays last,
+    as the one-channel projects have always run it. Labels are resampled with nearest
+    neighbour so they stay integer.
     """
     modes = ["bilinear" if key == IMAGE else "nearest" for key in keys]
-    return [
+    geometry: list[MapTransform] = [
         # labels=None: axis codes come from the MetaTensor's space (RAS for our affines).
         Orientationd(keys=list(keys), axcodes=prep.orientation, labels=None),
         Spacingd(keys=list(keys), pixdim=prep.target_spacing, mode=modes),
-        intensity_normalisation(prep),
     ]
+    if prep.normalize == "zscore":
+        return [intensity_normalisation(prep), *geometry]
+    return [*geometry, intensity_normalisation(prep)]
 
 
 def training_transforms(
