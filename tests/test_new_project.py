@@ -27,6 +27,7 @@ from tools.new_project import (
     failure_summary,
     known_kinds,
     render_layers,
+    template_kinds,
     undone_on_failure,
 )
 from tools.structure_check import check_projects, format_report, load_task_names
@@ -123,18 +124,29 @@ def test_an_unknown_kind_stops_the_task_before_anything_is_written(tasks, repo_r
     assert not (repo_root / "projects" / "new-probe").exists()
 
 
-def test_the_kinds_are_the_folders_of_template_kinds(tmp_path, repo_root):
+def test_a_kind_is_registered_in_medai_kinds_and_has_a_template_folder(tmp_path, repo_root):
     kinds = tmp_path / "template" / "kinds"
     assert known_kinds(tmp_path) == ()
     for name in ("segmentation", "detection"):
         (kinds / name).mkdir(parents=True)
     (kinds / "README.md").write_text("a file, not a kind\n")
-    assert known_kinds(tmp_path) == ("detection", "segmentation")
-    assert check_kind(tmp_path, "detection") is None
-    with pytest.raises(ToolError) as caught:
-        check_kind(tmp_path, "README.md")
-    assert caught.value.message == "unknown kind 'README.md'; known: detection, segmentation"
-    assert caught.value.code == 2
+
+    # detection has a folder but no registry entry; classification the other way round.
+    assert template_kinds(tmp_path) == ("detection", "segmentation")
+    assert known_kinds(tmp_path) == ("segmentation",)
+    assert check_kind(tmp_path, "segmentation") is None
+    expected = {
+        "README.md": "unknown kind 'README.md'; known: segmentation",
+        "detection": "kind 'detection' has a template folder (template/kinds/detection) but "
+        "no medai.kinds registry entry; known: segmentation",
+        "classification": "kind 'classification' is registered in medai.kinds but has no "
+        "template folder template/kinds/classification; known: segmentation",
+    }
+    for kind, message in expected.items():
+        with pytest.raises(ToolError) as caught:
+            check_kind(tmp_path, kind)
+        assert caught.value.message == message
+        assert caught.value.code == 2
     assert known_kinds(repo_root) == ("classification", "segmentation")
 
 

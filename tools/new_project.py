@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from medai.kinds import available_kinds
 from tools.answers import LAYERS
 from tools.errors import ToolError
 from tools.requirements import ExportError, uv_command, write_requirements
@@ -37,27 +38,50 @@ REGISTERED_FILES = ("pyproject.toml", "uv.lock", str(STACK))
 """Root files that registering a project changes (``uv add``, the stack's services)."""
 
 
-def known_kinds(root: Path) -> tuple[str, ...]:
-    """The kinds the template renders: the folders of ``template/kinds/``, sorted.
-
-    The one place that decides which kinds exist, so a new kind is a new folder, not an
-    edit of a list.
-    """
+def template_kinds(root: Path) -> tuple[str, ...]:
+    """The kinds the template renders: the folders of ``template/kinds/``, sorted."""
     folder = root / KINDS_FOLDER
     if not folder.is_dir():
         return ()
     return tuple(sorted(entry.name for entry in folder.iterdir() if entry.is_dir()))
 
 
+def registered_kinds() -> tuple[str, ...]:
+    """The kinds the shared library's registry declares (``medai.kinds`` entry points)."""
+    return tuple(available_kinds())
+
+
+def known_kinds(root: Path) -> tuple[str, ...]:
+    """The kinds a project can be made of: registered in ``medai.kinds`` and templated.
+
+    The one place that decides which kinds exist: a new kind is a package registered
+    under the ``medai.kinds`` entry points and a folder under ``template/kinds/``, never
+    an edit of a list here.
+    """
+    registered = set(registered_kinds())
+    return tuple(kind for kind in template_kinds(root) if kind in registered)
+
+
 def check_kind(root: Path, kind: str) -> None:
-    """Refuse a kind the template has no folder for, before copier runs.
+    """Refuse a kind that is not both registered and templated, before copier runs.
 
     Raises:
-        ToolError: Unknown, naming the known ones (status 2).
+        ToolError: Unknown (naming the known ones), or only half there (status 2).
     """
     kinds = known_kinds(root)
-    if kind not in kinds:
-        raise ToolError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
+    if kind in kinds:
+        return
+    if kind in template_kinds(root):
+        raise ToolError(
+            f"kind {kind!r} has a template folder ({KINDS_FOLDER}/{kind}) but no medai.kinds "
+            f"registry entry; known: {', '.join(kinds)}"
+        )
+    if kind in registered_kinds():
+        raise ToolError(
+            f"kind {kind!r} is registered in medai.kinds but has no template folder "
+            f"{KINDS_FOLDER}/{kind}; known: {', '.join(kinds)}"
+        )
+    raise ToolError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
 
 
 def check_new_project_name(root: Path, name: str) -> None:
