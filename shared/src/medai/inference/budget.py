@@ -281,6 +281,7 @@ class _Chain:
 
     classes: int
     channels: int
+    zscore_first: bool
     roi_voxels: int
     sw_batch_size: int
     input_bytes: int
@@ -330,7 +331,17 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     logits = _f32(f"logits of {k} classes", n_padded, k)
     # Each channel is respaced and normalised into its slot of the model input in turn.
     slots = _f32("model input of the other channels", n_model, c - 1)
+    zscore: tuple[Stage, ...] = ()
+    if chain.zscore_first:  # the channel's copy, its nonzero mask, values and scores
+        zscore = (
+            Stage(
+                "z-score of one channel on the input grid",
+                (held_input, slots, _f32("z-scored channel", n_in, 3), ("mask", n_in * _BOOL)),
+            ),
+        )
+        work += n_in * _FLOAT32  # the z-scored channel is what is respaced
     return (
+        *zscore,
         Stage("respacing", (held_input, slots, ("respacing", work))),
         Stage(
             "intensity windowing",
@@ -457,6 +468,7 @@ def plan_volume_segmentation(
     input_dtype: np.dtype[Any] | type[np.generic] = np.float32,
     backend: Backend = "numpy",
     channels: int = 1,
+    normalize: Literal["window", "zscore"] = "window",
 ) -> WorkPlan:
     """Plan reorient -> respace -> window -> sliding window -> resample back -> argmax.
 
@@ -475,6 +487,7 @@ def plan_volume_segmentation(
         input_dtype: The input array's type (float32 is used as is, others are cast).
         backend: ``numpy`` (``OnnxSegmenter``) or ``monai`` (``Segmenter``).
         channels: Input channels (e.g. four MRI contrasts), each on ``shape``'s grid.
+        normalize: ``window`` (after respacing) or ``zscore`` (on the input grid, before).
 
     Returns:
         The plan; ``check_work`` compares it with the limits.
@@ -528,6 +541,7 @@ def plan_volume_segmentation(
         chain = _Chain(
             classes=classes,
             channels=channels,
+            zscore_first=normalize == "zscore",
             roi_voxels=voxel_count(roi),
             sw_batch_size=sw_batch_size,
             input_bytes=voxel_count(input_shape) * dtype.itemsize * channels,

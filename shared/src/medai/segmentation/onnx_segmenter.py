@@ -35,7 +35,7 @@ from medai.inference import (
     sliding_window_predict,
 )
 from medai.inference.budget import DEFAULT_INPUT_NAME
-from medai.inference.normalize import normalize_intensity
+from medai.inference.normalize import normalize_intensity, zscore_nonzero
 from medai.io import ChannelVolume, Volume
 from medai.io.channels import ChannelCountError
 from medai.segmentation.regions import Regions
@@ -149,7 +149,10 @@ class OnnxSegmenter(PlannedSegmentation):
         """Reorient, respace (linear) and normalise exactly as the MONAI training chain does.
 
         One channel at a time, each normalised on its own (the window is the same for all;
-        z-score is per channel), so the work in flight is one channel's.
+        z-score is per channel), so the work in flight is one channel's. A window is
+        applied after respacing, z-score before it: "nonzero" must be decided where the
+        background is exactly zero, on the input grid, not after interpolation has
+        smeared the border (where numpy and MONAI differ in the last bits).
 
         Raises:
             ChannelCountError: ``volume`` has another number of channels than the model.
@@ -158,13 +161,18 @@ class OnnxSegmenter(PlannedSegmentation):
         arrays = volume.array if isinstance(volume, ChannelVolume) else volume.array[np.newaxis]
         image: FloatArray | None = None
         affine = volume.affine
+        zscore_first = self.prep.normalize == "zscore"
         for index, channel in enumerate(arrays):
-            oriented, oriented_affine = reorient_to(channel, volume.affine, self.prep.orientation)
+            source = zscore_nonzero(channel[np.newaxis])[0] if zscore_first else channel
+            oriented, oriented_affine = reorient_to(source, volume.affine, self.prep.orientation)
             resampled, affine = resample_to_spacing(
                 oriented, oriented_affine, self.prep.target_spacing, order=1
             )
-            normalised = normalize_intensity(
-                resampled[np.newaxis], self.prep.normalize, self.prep.window
+            del source, oriented
+            normalised = (
+                resampled[np.newaxis]
+                if zscore_first
+                else normalize_intensity(resampled[np.newaxis], "window", self.prep.window)
             )
             del resampled
             if len(arrays) == 1:

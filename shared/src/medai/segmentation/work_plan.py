@@ -43,6 +43,7 @@ class PlannedSegmentation:
             input_dtype=volume.array.dtype,
             backend=self.backend,
             channels=channels_of(volume),
+            normalize=self.prep.normalize,
         )
 
     def check(self, volume: Volume | ChannelVolume) -> None:
