@@ -241,6 +241,16 @@ def test_a_channels_tag_that_is_not_a_list_of_distinct_names_is_refused(raw):
         channels_of(card(**{CHANNELS_TAG: raw}))
 
 
+def test_a_regions_tag_without_its_output_order_is_refused():
+    sorted_form = ModelCard(
+        name="brain",
+        version="3",
+        extra={"regions": {"regions": {"whole_tumour": [1, 2, 3]}, "class_order": [1]}},
+    )
+    with pytest.raises(BundleError, match=r"^brain version 3: tag 'medai.regions' must be"):
+        regions_of(sorted_form)
+
+
 # ----------------------------------------------------------------------------- the server
 
 

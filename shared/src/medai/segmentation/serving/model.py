@@ -22,7 +22,7 @@ import numpy as np
 from medai.io import ChannelVolume, DicomAcceptance, Volume
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject, SettingsT
-from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions
+from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions, regions_from_json
 from medai.segmentation.settings import (
     InferenceSettings,
     PreprocessingSettings,
@@ -100,7 +100,7 @@ def regions_of(card: ModelCard) -> Regions | None:
     if raw is None:
         return None
     try:
-        return Regions.from_json(json.dumps(raw), f"{card.name} version {card.version}")
+        return regions_from_json(raw, f"{card.name} version {card.version}")
     except ValueError as exc:
         raise BundleError(str(exc)) from None
 
