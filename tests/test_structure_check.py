@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tools.new_project import render_layers, tidy_imports
 from tools.structure_check import (
+    DRIFT_PENDING,
     MAKE_TARGETS,
     Problem,
     check_makefile,
     check_project,
     check_requirements,
+    check_template_drift,
     format_report,
+    head_commit,
     load_task_names,
     read_project,
 )
@@ -307,3 +312,59 @@ def test_command_line_refuses_an_unknown_project(repo_root):
     )
     assert result.returncode == 2
     assert result.stdout.startswith("unknown project 'nope'; known: ")
+
+
+@pytest.fixture
+def rendered_root(repo_root, tmp_path) -> Path:
+    """A root (not a git repository) with the work tree's template and a fresh probe-seg."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy2(repo_root / "copier.yml", root / "copier.yml")
+    shutil.copy2(repo_root / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(repo_root / "template", root / "template", symlinks=True)
+    answers = {"project_name": "probe-seg", "kind": "segmentation"}
+    render_layers(root, Path("projects/probe-seg"), answers, None)
+    tidy_imports(root, "probe-seg")
+    return root
+
+
+def test_a_project_drifting_from_the_template_is_one_problem_naming_files_and_fix(
+    rendered_root,
+):
+    project = read_project(rendered_root, "probe-seg")
+    assert check_template_drift(rendered_root, project, None) == []
+
+    health = project.directory / "src/probe_seg/api/routes/health.py"
+    health.write_text(health.read_text() + "# edited here\n")
+    (project.directory / "configs/base.yaml").write_text("# the project's own\n")  # owned
+
+    [problem] = check_template_drift(rendered_root, project, None)
+    assert problem.rule == "template drift"
+    assert "src/probe_seg/api/routes/health.py (differs)" in problem.detail
+    assert "configs/base.yaml" not in problem.detail
+    assert "uv run invoke update-template --project=probe-seg" in problem.detail
+
+
+def test_unreadable_answers_are_one_template_problem_naming_the_file(rendered_root):
+    project = read_project(rendered_root, "probe-seg")
+    (project.directory / ".copier-answers.yml").write_text("- not a mapping\n")
+    [problem] = check_template_drift(rendered_root, project, None)
+    assert problem.rule == "template"
+    assert ".copier-answers.yml: expected a mapping of copier answers, got list" in problem.detail
+
+
+def test_a_project_not_made_from_the_template_is_not_drift_checked(demo_workspace):
+    project = read_project(demo_workspace, DEMO)
+    assert check_template_drift(demo_workspace, project, head_commit(demo_workspace)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [name for name in PROJECTS if name not in DRIFT_PENDING])
+def test_every_project_but_the_pending_is_in_step_with_the_current_template(repo_root, name):
+    project = read_project(repo_root, name)
+    assert check_template_drift(repo_root, project, head_commit(repo_root)) == []
+
+
+def test_only_projects_of_this_repo_wait_for_their_update_each_with_why():
+    assert set(DRIFT_PENDING) <= set(PROJECTS)
+    assert all(reason.strip() for reason in DRIFT_PENDING.values())

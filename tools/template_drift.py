@@ -182,8 +182,13 @@ def drift_report(name: str, drifts: Sequence[Drift]) -> str:
     """One line for a project: in step, or its drifted files and the command that fixes it."""
     if not drifts:
         return f"{name}: in step with the template"
+    return f"{name}: {drift_detail(name, drifts)}"
+
+
+def drift_detail(name: str, drifts: Sequence[Drift]) -> str:
+    """The drifted files of project ``name`` and the command that fixes them, in one line."""
     return (
-        f"{name}: {len(drifts)} template-owned file{'s' if len(drifts) > 1 else ''} differ from "
+        f"{len(drifts)} template-owned file{'s' if len(drifts) > 1 else ''} differ from "
         f"the current template: {', '.join(map(str, drifts))}; run "
         f"`uv run invoke update-template --project={name}` (or, if the project owns the "
         f"file, list it under {' or '.join(OWNED_KEYS)} in copier.yml)"
