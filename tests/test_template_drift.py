@@ -16,6 +16,7 @@ from tools.answers import answers_path
 from tools.errors import ToolError
 from tools.new_project import render_layers, tidy_imports
 from tools.template_drift import Drift, drift_report, owned_patterns, project_drift
+from tools.template_update import quote_numeric_commits
 
 NAME = "probe-x"
 
@@ -178,3 +179,20 @@ def test_the_repo_lists_the_extension_points_as_project_owned(repo_root):
     ):
         assert extension_point in patterns
     assert "tests/conftest.py" not in patterns  # the shared fixtures stay the template's
+
+
+def test_update_quotes_a_digits_only_recorded_commit_so_copier_reads_text(tmp_path):
+    """cxr-cls recorded ``_commit: 9667696``, a YAML number that copier refuses as a ref."""
+    project = tmp_path / "projects" / NAME
+    project.mkdir(parents=True)
+    common, kind = answers_path(tmp_path, NAME), answers_path(tmp_path, NAME, "kind")
+    common.write_text("# header\n_commit: 9667696\n_src_path: .\n")
+    kind.write_text("_commit: 03e4c5b\nlayer: kind\n")
+
+    quote_numeric_commits(tmp_path, NAME)
+
+    assert (
+        common.read_text() == "# header\n_commit: '9667696'\n_src_path: .\nkind: classification\n"
+    )
+    assert yaml.safe_load(common.read_text())["_commit"] == "9667696"
+    assert kind.read_text() == "_commit: 03e4c5b\nlayer: kind\n"

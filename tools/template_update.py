@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +56,24 @@ def write_missing_kind_answers(root: Path, name: str) -> bool:
         return False
     kind_answers.write_text(kind_answers_text(answers_path(root, name)), encoding="utf-8")
     return True
+
+
+_NUMERIC_COMMIT = re.compile(r"^_commit: (?P<digits>[0-9]+)[ \t]*$", re.MULTILINE)
+
+
+def quote_numeric_commits(root: Path, name: str) -> None:
+    """Quote a digits-only ``_commit`` in the project's answers files, so copier reads text.
+
+    A short hash of digits only (``9667696``) is a YAML number; copier refuses it as the
+    template's ref ("string_type") and no update could start.
+    """
+    for layer in LAYERS:
+        path = answers_path(root, name, layer)
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            quoted = _NUMERIC_COMMIT.sub(lambda match: f"_commit: '{match['digits']}'", text)
+            if quoted != text:
+                path.write_text(quoted, encoding="utf-8")
 
 
 def exclusions(files: Sequence[str]) -> list[str]:
@@ -103,6 +122,7 @@ def update_project(root: Path, name: str, commit: str, after: Sequence[str] = ()
     files = layer_files(root, user_answers(answers_path(root, name)), commit)
     with checkpoints(root, project) as checkpoint:
         write_missing_kind_answers(root, name)
+        quote_numeric_commits(root, name)
         checkpoint()
         for layer in LAYERS:
             others = [path for other, listed in files.items() if other != layer for path in listed]
