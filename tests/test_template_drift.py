@@ -191,8 +191,6 @@ def test_update_quotes_a_digits_only_recorded_commit_so_copier_reads_text(tmp_pa
 
     quote_numeric_commits(tmp_path, NAME)
 
-    assert (
-        common.read_text() == "# header\n_commit: '9667696'\n_src_path: .\nkind: classification\n"
-    )
+    assert common.read_text() == "# header\n_commit: '9667696'\n_src_path: .\n"
     assert yaml.safe_load(common.read_text())["_commit"] == "9667696"
     assert kind.read_text() == "_commit: 03e4c5b\nlayer: kind\n"
