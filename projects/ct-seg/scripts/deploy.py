@@ -1,9 +1,8 @@
-"""ct-seg's deployment: the CT model becomes champion only if it wins on the evaluation set.
+"""Promote ct-seg's challenger to champion if it passes the gate, or roll back.
 
-    uv run python projects/ct-seg/scripts/deploy.py --env staging     # gate, then promote
-    uv run python projects/ct-seg/scripts/deploy.py --rollback        # the previous champion
-
-Both commands are the shared library's (``medai.deployment``), wired to ct-seg.
+Usage: ``python projects/ct-seg/scripts/deploy.py [--rollback] [--set K=V]``,
+with ``--env staging`` (default) or ``--env production`` for a deployment. The gate and the
+rollback are the shared library's (``medai.deployment``).
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/evaluate.py --help` (the logic lives in ct_seg.cli)."""
+"""Evaluate ct-seg's registered model: `python scripts/evaluate.py --help`."""
 
 from ct_seg.cli import evaluate_main
 

@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/predict.py --help` (the logic lives in ct_seg.cli)."""
+"""Run ct-seg's model on one input: `python scripts/predict.py --help`."""
 
 from ct_seg.cli import predict_main
 

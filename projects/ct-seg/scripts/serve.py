@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/serve.py --help` (the logic lives in ct_seg.cli)."""
+"""Serve ct-seg's registered model over HTTP: `python scripts/serve.py --help`."""
 
 from ct_seg.cli import serve_main
 

@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/train.py --help` (the logic lives in ct_seg.cli)."""
+"""Train and register ct-seg's model: `python scripts/train.py --help`."""
 
 from ct_seg.cli import train_main
 

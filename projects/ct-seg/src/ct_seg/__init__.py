@@ -1,3 +1,1 @@
-"""ct-seg: 3D CT segmentation of an organ and its lesions, MSD layout, tracked in MLflow."""
-
-PROJECT_NAME = "ct-seg"
+"""ct-seg: CT segmentation on the shared segmentation kit; see docs/README.md."""

@@ -1,7 +1,7 @@
-"""Command-line entry points of ct-seg (``scripts/*.py`` and the ``ct-seg-*`` commands).
+"""The commands of ct-seg (``scripts/*.py`` and console scripts): the kit's.
 
 Each resolves the configuration first and fails on a bad config or input with one line
-and exit status 2, before paying for torch, MONAI or MLflow imports (the kit's commands).
+and exit status 2, before paying for torch, MONAI or MLflow imports.
 """
 
 from ct_seg.settings import PROJECT

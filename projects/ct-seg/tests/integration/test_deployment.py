@@ -1,82 +1,73 @@
-"""ct-seg's promotion gate and rollback, on a copy of the session's trained model registry.
+"""ct-seg's promotion gate, end to end on the session's trained model.
 
-A copy, so the champion alias set here never reaches the other integration tests, which
-expect the freshly trained version to be challenger only.
+The checks every project shares (``medai.testing.PromotionGateChecks``) run on this
+project's commands and its session's store (tests/conftest.py): a first deploy
+promotes, a rollback of the first champion is refused. The refusal test below runs on a
+copy of that store, so the version it registers never reaches the other tests.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
-from dataclasses import dataclass
+from pathlib import Path
 
-import mlflow
 import pytest
-from mlflow.tracking import MlflowClient
 
 from ct_seg.mlops.deployment import deploy_main, rollback_main
+from ct_seg.settings import PROJECT
+from medai.testing import PromotionGateChecks, as_options, registry_client
 
 pytestmark = pytest.mark.integration
-
-API_KEY = "ct-seg-gate-test-key-0123456789"
-MOVED = ("tracking.uri=", "evaluate.output_dir=")
+NAME = "ct-seg"
 
 
-@dataclass(frozen=True)
-class RegistryCopy:
-    """Command options pointing at the copied store, and a client of it."""
-
-    options: list[str]
-    client: MlflowClient
-    version: str
+class TestPromotionGate(PromotionGateChecks):
+    model_name = NAME
+    deploy = staticmethod(deploy_main)
+    rollback = staticmethod(rollback_main)
 
 
-@pytest.fixture
-def registry(trained_model, tmp_path, monkeypatch):
-    """The copy; MLflow's process-wide URIs, which the commands move to it, are put back."""
-    tracking, registry_uri = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    try:
-        yield _copy_of(trained_model, tmp_path, monkeypatch)
-    finally:
-        mlflow.set_tracking_uri(tracking)
-        mlflow.set_registry_uri(registry_uri)
+def _store_copy(session_overrides: list[str], folder: Path) -> list[str]:
+    """The session's overrides, its tracking store (and reports) moved to a copy in ``folder``."""
+    moved = {}
+    for override in session_overrides:
+        key, _, value = override.partition("=")
+        if key == "tracking.uri":
+            copy = folder / "mlflow.db"
+            shutil.copyfile(value.removeprefix("sqlite:///"), copy)
+            moved[key] = f"sqlite:///{copy}"
+        elif key == "evaluate.output_dir":
+            moved[key] = str(folder / "reports")
+    return [o for o in session_overrides if o.partition("=")[0] not in moved] + [
+        f"{key}={value}" for key, value in moved.items()
+    ]
 
 
-def _copy_of(trained_model, tmp_path, monkeypatch) -> RegistryCopy:
-    database = tmp_path / "mlflow.db"
-    shutil.copyfile(trained_model.root / "mlflow.db", database)
-    kept = [o for o in trained_model.overrides if not o.startswith(MOVED)]
-    moved = [f"tracking.uri=sqlite:///{database}", f"evaluate.output_dir={tmp_path / 'eval'}"]
-    monkeypatch.setenv("MEDAI_API_KEYS", API_KEY)  # deploy refuses without a server secret
-    return RegistryCopy(
-        options=[word for override in [*kept, *moved] for word in ("--set", override)],
-        # Both URIs: a client without registry_uri takes the process-wide one, last set
-        # by whichever command ran before (here: the session's training).
-        client=MlflowClient(f"sqlite:///{database}", registry_uri=f"sqlite:///{database}"),
-        version=trained_model.result.model_version,
+def test_a_copy_of_the_champion_does_not_beat_it_and_nothing_moves(
+    trained, session_overrides, tmp_path, monkeypatch, capsys
+):
+    """The gate needs a real gain: the champion's own model, registered again, is refused."""
+    monkeypatch.setenv("MEDAI_API_KEYS", PromotionGateChecks.api_key)
+    overrides = _store_copy(session_overrides, tmp_path)
+    options, result = as_options(overrides), tmp_path / "result.json"
+    client = registry_client(PROJECT.binding, overrides)
+    assert deploy_main([*options, "--result-file", str(result)]) == 0  # promotes, or did already
+    first = json.loads(result.read_text())
+    assert first["outcome"] in {"promoted", "already_champion"}
+    assert first["version"] == trained.model_version
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    again = client.create_model_version(
+        NAME, source=champion.source, run_id=champion.run_id, model_id=champion.model_id
     )
-
-
-def test_deploying_with_no_champion_promotes_the_challenger_and_records_why(registry, capsys):
-    assert deploy_main([*registry.options, "--env", "staging"]) == 0
-
-    champion = registry.client.get_model_version_by_alias("ct-seg", "champion")
-    assert str(champion.version) == registry.version
-    assert champion.tags["deploy.decision"] == "promoted"
-    assert champion.tags["deploy.champion_version"] == "none"
-    assert champion.tags["deploy.environment"] == "staging"
-    assert champion.tags["deploy.reason"].startswith("first deployment: no champion yet")
-    assert f"promoted ct-seg v{registry.version} to champion (staging)" in capsys.readouterr().out
-
-
-def test_rolling_back_the_first_champion_refuses_in_one_line_and_keeps_it(registry, capsys):
-    assert deploy_main([*registry.options, "--env", "staging"]) == 0
+    client.set_registered_model_alias(NAME, "challenger", again.version)
     capsys.readouterr()
 
-    assert rollback_main(registry.options) == 2
+    assert deploy_main([*options, "--result-file", str(result)]) == 1
 
-    assert capsys.readouterr().err == (
-        f"error: ct-seg v{registry.version} is the first champion: there is no previous one "
-        "to roll back to; champion unchanged\n"
-    )
-    champion = registry.client.get_model_version_by_alias("ct-seg", "champion")
-    assert str(champion.version) == registry.version
+    refused = json.loads(result.read_text())
+    assert (refused["outcome"], refused["version"]) == ("refused", trained.model_version)
+    assert f"challenger v{again.version} does not beat champion" in refused["reason"]
+    assert capsys.readouterr().err.startswith(f"refused: challenger v{again.version} does not")
+    assert str(client.get_registered_model(NAME).aliases["champion"]) == trained.model_version
+    assert "deploy.decision" not in client.get_model_version(NAME, again.version).tags

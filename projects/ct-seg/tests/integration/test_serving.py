@@ -82,7 +82,8 @@ def test_model_info_names_version_alias_and_lineage(running_server, trained_mode
     ).json()
     assert info["name"] == "ct-seg"
     assert info["version"] == trained_model.result.model_version
-    assert info["alias"] == "challenger"
+    # The session model is challenger, and champion too once the template's gate checks ran.
+    assert info["alias"] in {"champion", "challenger"}
     assert info["run_id"] == trained_model.result.run_id
     assert info["tags"]["medai.git_commit"]
     assert info["signature"]["inputs"][0]["tensor-spec"]["shape"] == [-1, 1, -1, -1, -1]

@@ -1,4 +1,4 @@
-"""ct-seg's server: the kit's app with ct-seg's name, words and route, and no training stack."""
+"""ct-seg's server: the kit's app under its name, without the training stack."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ from ct_seg.api.main import create_app
 from medai.testing import HEAVY_PACKAGES, packages_loaded_by
 
 
-def test_server_factory_without_model_dir_exits_with_one_line():
-    with pytest.raises(SystemExit, match=r"^error: api.model_dir: not set: .*--project=ct-seg"):
+def test_the_openapi_document_speaks_of_this_project_and_modality(tmp_path):
+    app = create_app({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(tmp_path)})
+    info, paths = app.openapi()["info"], app.openapi()["paths"]
+    assert info["title"] == "ct-seg inference"
+    assert "an organ and its lesions in a CT volume" in info["description"]
+    assert paths["/v1/predict"]["post"]["summary"] == "Segment a CT volume"
+
+
+def test_a_server_without_a_model_folder_exits_naming_the_serve_task():
+    expected = r"api\.model_dir: not set: .*--project=ct-seg"
+    with pytest.raises(SystemExit, match=expected):
         create_app({"MEDAI_ENV": "development"})
 
 
-def test_the_docs_describe_ct_organ_and_lesion_segmentation(tmp_path):
-    app = create_app({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(tmp_path)})
-    document = app.openapi()
-
-    assert document["info"]["title"] == "ct-seg inference"
-    assert document["info"]["description"].startswith(
-        "Segments an organ and its lesions in a CT volume (NIfTI, or a DICOM series)."
-    )
-    assert document["paths"]["/v1/predict"]["post"]["summary"] == "Segment a CT volume"
-
-
-def test_importing_the_server_loads_no_torch_monai_mlflow_or_matplotlib():
-    watched = {*HEAVY_PACKAGES, "matplotlib"}
-    assert packages_loaded_by(["ct_seg.api.main", "ct_seg.cli"], watch=watched) == set()
+def test_server_and_commands_import_neither_torch_nor_monai_nor_mlflow():
+    modules = ["ct_seg.api.main", "ct_seg.cli"]
+    assert packages_loaded_by(modules, watch={*HEAVY_PACKAGES, "matplotlib"}) == set()

@@ -1,1 +1,1 @@
-"""MLflow tracking and registry for ct-seg, thin over ``medai.tracking`` and the kit."""
+"""MLflow tracking, registry and deployment of ct-seg (the shared library's)."""

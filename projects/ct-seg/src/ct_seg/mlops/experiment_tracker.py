@@ -1,4 +1,4 @@
-"""ct-seg runs go to its MLflow experiment with lineage, config and the CT dataset manifest."""
+"""ct-seg runs go to its MLflow experiment with lineage, config and data."""
 
 from medai.tracking.runs import tracked_run
 

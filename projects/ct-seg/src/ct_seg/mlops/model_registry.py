@@ -1,4 +1,4 @@
-"""ct-seg versions are registered with their ONNX export and HU window, loaded by alias."""
+"""ct-seg versions are registered with an ONNX export and their preprocessing."""
 
 from medai.segmentation.registry import load_registered_model, register_model
 

@@ -1,1 +1,1 @@
-"""Networks of ct-seg (code only; trained weights live in MLflow, never in the repo)."""
+"""Networks of ct-seg (code only; trained weights live in MLflow, not git)."""

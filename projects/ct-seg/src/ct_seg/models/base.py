@@ -1,4 +1,4 @@
-"""The contract every ct-seg network keeps (the kit's), so nothing guesses tensor shapes."""
+"""The contract of every ct-seg network (the kit's): tensor shapes and divisor."""
 
 from medai.segmentation.networks import SegmentationNetwork
 

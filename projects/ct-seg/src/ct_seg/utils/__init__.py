@@ -1,1 +1,1 @@
-"""Preprocessing, metrics, plots and HU helpers of ct-seg, from the segmentation kit."""
+"""Preprocessing, metrics, figures and measures of ct-seg, from the shared kit."""

@@ -1,4 +1,4 @@
-"""CT helpers: HU display windows (abdomen -200..300), lesion and organ volumes in ml."""
+"""CT helpers of ct-seg: display windows, structure volumes in ml."""
 
 from medai.segmentation.measures import display_window, label_volumes_ml
 

@@ -1,4 +1,4 @@
-"""API-key authentication: shared, constant-time, from ``MEDAI_API_KEYS`` / ``_FILE``."""
+"""ct-seg API keys: shared, constant-time, from ``MEDAI_API_KEYS`` / ``_FILE``."""
 
 from medai.serving.auth import require_api_key
 from medai.serving.settings import load_api_keys

@@ -1,4 +1,4 @@
-"""One JSON access-log line per request, without bodies, file names or header values."""
+"""ct-seg's access log: one JSON line a request, never bodies or file names."""
 
 from medai.serving.request_log import RequestLogMiddleware
 

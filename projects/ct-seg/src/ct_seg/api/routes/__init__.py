@@ -1,1 +1,1 @@
-"""Routes of the ct-seg server: shared operations routes and ct-seg's prediction."""
+"""Routes of the ct-seg server: shared operations routes, its prediction."""

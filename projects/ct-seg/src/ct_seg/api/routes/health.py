@@ -1,7 +1,7 @@
-"""Liveness and readiness come from the shared app factory (``/health``, ``/ready``).
+"""ct-seg's ``/health`` and ``/ready``: the shared app factory's routes.
 
-Kept as a module so the project follows the standard layout; a project-specific health
-check would be added to this router.
+Kept as a module so the project follows the standard layout; a check specific to
+ct-seg would be added to this router.
 """
 
 from medai.serving.app import operations_router as router

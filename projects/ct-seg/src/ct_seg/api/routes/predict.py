@@ -1,4 +1,4 @@
-"""``POST /v1/predict``: a CT volume in, the organ/lesion mask (or its JSON summary) out."""
+"""``POST /v1/predict`` of ct-seg: a CT volume in, its label mask out."""
 
 from ct_seg.settings import PROJECT
 from medai.segmentation.serving.predict import predict_router

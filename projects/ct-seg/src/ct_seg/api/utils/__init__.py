@@ -1,1 +1,1 @@
-"""Request validation and response building for ct-seg's predict route (the kit's)."""
+"""Upload checks and responses of ct-seg's predict route (the kit's)."""

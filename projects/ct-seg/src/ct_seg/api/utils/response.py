@@ -1,4 +1,4 @@
-"""ct-seg's predict responses: the organ/lesion mask as NIfTI, or volumes in ml as JSON."""
+"""ct-seg's predict answers: the label mask as NIfTI, or volumes as JSON."""
 
 from medai.segmentation.serving.response import SegmentationSummary, nifti_gz_bytes, summarize
 

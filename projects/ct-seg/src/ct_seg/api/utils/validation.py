@@ -1,4 +1,4 @@
-"""ct-seg accepts a CT volume as one NIfTI file or a DICOM series (zip or one part a slice)."""
+"""ct-seg takes a CT volume: one NIfTI file or a DICOM series (zip or parts)."""
 
 from medai.segmentation.serving.validation import volume_from_upload
 
