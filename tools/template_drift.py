@@ -188,7 +188,7 @@ def drift_report(name: str, drifts: Sequence[Drift]) -> str:
 def drift_detail(name: str, drifts: Sequence[Drift]) -> str:
     """The drifted files of project ``name`` and the command that fixes them, in one line."""
     return (
-        f"{len(drifts)} template-owned file{'s' if len(drifts) > 1 else ''} differ from "
+        f"{len(drifts)} template-owned file{'s differ' if len(drifts) > 1 else ' differs'} from "
         f"the current template: {', '.join(map(str, drifts))}; run "
         f"`uv run invoke update-template --project={name}` (or, if the project owns the "
         f"file, list it under {' or '.join(OWNED_KEYS)} in copier.yml)"
