@@ -57,8 +57,9 @@ def test_a_copy_of_the_champion_does_not_beat_it_and_nothing_moves(
     assert first["outcome"] in {"promoted", "already_champion"}
     assert first["version"] == trained.model_version
     champion = client.get_model_version_by_alias(NAME, "champion")
-    again = client.create_model_version(
-        NAME, source=champion.source, run_id=champion.run_id, model_id=champion.model_id
+    card = {key: value for key, value in champion.tags.items() if key.startswith("medai.")}
+    again = client.create_model_version(  # the same model and card, as a retraining would
+        NAME, source=champion.source, run_id=champion.run_id, model_id=champion.model_id, tags=card
     )
     client.set_registered_model_alias(NAME, "challenger", again.version)
     capsys.readouterr()
