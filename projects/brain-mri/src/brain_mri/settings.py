@@ -1,59 +1,130 @@
-"""The typed settings of brain-mri: the segmentation kit's sections plus its data.
+"""The typed settings of brain-mri: the segmentation kit's sections, its data and network.
 
-``PROJECT`` is what the kit's commands and server are given. Without a configured
-dataset, brain-mri trains on generated spheres (``data/dataset.py``).
+``PROJECT`` is what the kit's commands and server are given: brain-mri's data source
+(an MSD / nnU-Net BraTS folder, else seeded brain-tumour phantoms, ``data/synthetic.py``)
+and its own network (SegResNet, ``models/brain_mri.py``), trained region-based.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 from pydantic import Field, model_validator
 
 import brain_mri
 from brain_mri.data.dataset import prepare_dataset
+from brain_mri.data.synthetic import MAX_CASE_EDGE, MAX_NOISE, MIN_CASE_EDGE, Layout
 from medai.config import Section
+
+if TYPE_CHECKING:
+    from medai.segmentation.networks import SegmentationNetwork
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject
-from medai.segmentation.settings import DecathlonDataSettings, SegmentationSettings
+from medai.segmentation.settings import DecathlonDataSettings, ModelSettings, SegmentationSettings
+
+MAX_SPACING_MM: Final = 10.0
+"""Coarsest phantom voxel: beyond this a 'head' of 48 voxels would be half a metre wide."""
 
 
-class SphereSettings(Section):
-    """The sample volumes: noisy bright spheres (label 1) in cubes of ``edge`` voxels."""
+Edge = Annotated[int, Field(ge=1, le=MAX_CASE_EDGE)]
+Millimetres = Annotated[float, Field(gt=0.0, le=MAX_SPACING_MM)]
 
-    n_cases: int = Field(default=12, ge=4)
-    edge: int = Field(default=48, ge=16, description="Cube edge in voxels.")
-    spacing: float = Field(default=1.5, gt=0, description="Isotropic voxel size in mm.")
-    spheres: int = Field(default=4, ge=1, description="Spheres drawn per volume.")
-    radius: tuple[int, int] = Field(
-        default=(4, 10), description="Smallest and largest sphere radius in voxels."
+
+class SyntheticDataSettings(Section):
+    """The brain-tumour phantoms generated when no real dataset is configured."""
+
+    n_cases: int = Field(default=20, ge=4, le=1000)
+    shape: tuple[Edge, Edge, Edge] = Field(
+        default=(64, 64, 64), description="Volume shape in voxels; the anatomy scales with it."
+    )
+    spacing: tuple[Millimetres, Millimetres, Millimetres] = Field(
+        default=(2.0, 2.0, 2.0), description="Voxel size in mm, written into the affine."
+    )
+    layout: Layout = Field(
+        default="msd", description="msd: one 4D NIfTI per case; nnunet: one file per channel."
     )
     noise: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Background noise, up to this intensity."
+        default=0.04,
+        ge=0.0,
+        le=MAX_NOISE,
+        description="Rician noise, as a fraction of each channel's white-matter signal.",
     )
 
     @model_validator(mode="after")
-    def _spheres_fit_the_cube(self) -> SphereSettings:
-        smallest, largest = self.radius
-        if not 1 <= smallest < largest or 2 * largest >= self.edge:
+    def _anatomy_fits(self) -> SyntheticDataSettings:
+        # Skull, cortex and the tumour's rim scale with the shortest edge: below the
+        # minimum, the thinnest tumour region would shrink under a few voxels.
+        if min(self.shape) < MIN_CASE_EDGE:
             raise ValueError(
-                f"radius {list(self.radius)} needs 1 <= smallest < largest < edge / 2 "
-                f"(edge {self.edge})"
+                f"shape {list(self.shape)} must be at least {MIN_CASE_EDGE} voxels per axis "
+                "for the head and every tumour region to fit"
             )
         return self
 
 
 class DataSettings(DecathlonDataSettings):
-    """An MSD / nnU-Net dataset folder, else the spheres; relative paths start at the project."""
+    """An MSD / nnU-Net dataset folder, else the phantoms; relative paths start at the project."""
 
-    synthetic: SphereSettings = Field(
-        default_factory=SphereSettings, description="The sample data, used without dataset_dir."
+    synthetic: SyntheticDataSettings = Field(
+        default_factory=SyntheticDataSettings,
+        description="The phantom dataset, used without dataset_dir.",
     )
 
 
+class SegResNetSettings(ModelSettings):
+    """SegResNet's width and depth (``model_configs/brain-mri.yaml``).
+
+    ``channels`` are the encoder levels' widths (each level doubles the first, as
+    SegResNet builds them) and ``strides`` the stride-2 steps between them;
+    ``blocks_down`` / ``blocks_up`` the residual blocks per encoder / decoder level.
+    """
+
+    architecture: Literal["segresnet"] = "segresnet"  # type: ignore[assignment]
+    channels: tuple[int, ...] = (8, 16, 32)
+    strides: tuple[int, ...] = (2, 2)
+    num_res_units: int = Field(
+        default=0, ge=0, le=0, description="Unused by SegResNet: see blocks_down/blocks_up."
+    )
+    norm: Literal["batch", "instance"] = "instance"
+    blocks_down: tuple[int, ...] = (1, 2, 2)
+    blocks_up: tuple[int, ...] = (1, 1)
+
+    @model_validator(mode="after")
+    def _segresnet_shape(self) -> SegResNetSettings:
+        doubling = tuple(self.channels[0] * 2**level for level in range(len(self.channels)))
+        if self.channels != doubling:
+            raise ValueError(f"channels must double per level, e.g. {list(doubling)}")
+        if any(stride != 2 for stride in self.strides):  # noqa: PLR2004 - SegResNet's step
+            raise ValueError(f"SegResNet downsamples by 2 per level; strides {list(self.strides)}")
+        if len(self.blocks_down) != len(self.channels) or len(self.blocks_up) != len(self.strides):
+            raise ValueError(
+                f"blocks_down needs one entry per level ({len(self.channels)}) and blocks_up "
+                f"one per step ({len(self.strides)}); got {list(self.blocks_down)} and "
+                f"{list(self.blocks_up)}"
+            )
+        return self
+
+
 class BrainMriSettings(SegmentationSettings):
-    """Everything brain-mri reads from its config: the kit's sections, its data."""
+    """Everything brain-mri reads from its config: the kit's sections, its data, SegResNet."""
 
     data: DataSettings = Field(default_factory=DataSettings)
+    model: SegResNetSettings = Field(default_factory=SegResNetSettings)
+
+
+def _network(
+    settings: BrainMriSettings, in_channels: int, out_channels: int
+) -> SegmentationNetwork:
+    from brain_mri.models.brain_mri import build_network  # noqa: PLC0415 - torch, MONAI
+
+    return build_network(settings, in_channels, out_channels)
 
 
 BINDING = ProjectBinding(brain_mri.__file__, BrainMriSettings)
-PROJECT = SegmentationProject(BINDING, prepare_dataset, "MRI", "the labelled structures")
+PROJECT = SegmentationProject(
+    BINDING,
+    prepare_dataset,
+    "MRI",
+    "the labelled structures",  # the template answer `target` (the API docs' words)
+    network=_network,
+)

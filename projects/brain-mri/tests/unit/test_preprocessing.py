@@ -1,36 +1,47 @@
-"""brain-mri's sample data is an MSD dataset; its window maps it to [0, 1]."""
+"""brain-mri's data and preprocessing: phantoms in the MSD layout, regions, z-scored channels."""
 
 from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import torch
-from monai.data import MetaTensor
+import pytest
 
 from brain_mri.settings import BINDING, PROJECT
-from brain_mri.utils.preprocessing import inference_transforms
+from medai.inference.normalize import normalize_intensity
+
+SMALL = ["data.synthetic.n_cases=4", "data.synthetic.shape=[48, 48, 48]"]
 
 
-def test_generated_spheres_are_an_msd_dataset_with_a_recorded_split(tmp_path):
-    small = ["data.synthetic.n_cases=4", "data.synthetic.edge=24", "data.synthetic.radius=[3, 7]"]
-    data = PROJECT.load_data(BINDING.load([f"data.root={tmp_path}", *small], environ={}))
+@pytest.mark.parametrize("layout", ["msd", "nnunet"])
+def test_generated_phantoms_load_as_four_channels_with_the_brats_regions(tmp_path, layout):
+    settings = BINDING.load(
+        [f"data.root={tmp_path}", f"data.synthetic.layout={layout}", *SMALL], environ={}
+    )
 
-    assert data.labels == {0: "background", 1: "sphere"}
-    assert data.dataset.modality == "MRI"
-    assert sorted(c.case_id for c in data.dataset.cases) == [f"sphere_{i:03d}" for i in range(4)]
+    data = PROJECT.load_data(settings)
+
+    assert data.dataset.channels == ("T1", "T1c", "T2", "FLAIR")
+    assert sorted(data.labels) == [0, 1, 2, 3]
+    assert data.regions is not None
+    assert data.regions.names == ("whole_tumor", "tumor_core", "enhancing_tumor")
+    assert data.output_channels == 3
     assert (tmp_path / "processed" / data.dataset.root.name / "split.json").is_file()
     case = data.dataset.cases[0]
-    image, label = nib.load(case.image), nib.load(case.label)
-    assert image.shape == label.shape == (24, 24, 24)
-    np.testing.assert_allclose(np.diag(image.affine)[:3], [1.5, 1.5, 1.5])
-    assert set(np.unique(np.asarray(label.dataobj))) == {0, 1}
+    assert len(case.images) == (1 if layout == "msd" else 4)
+    label = nib.load(case.label)
+    assert label.shape == (48, 48, 48)
+    assert set(np.unique(np.asarray(label.dataobj))) == {0, 1, 2, 3}
 
 
-def test_the_window_clips_intensities_into_zero_one_on_the_configured_grid():
-    prep = BINDING.load(environ={}).preprocessing
-    raw = torch.linspace(-0.5, 1.5, 27).reshape(1, 3, 3, 3)
-    grid = torch.diag(torch.tensor([*prep.target_spacing, 1.0]))
-    windowed = inference_transforms(prep)({"image": MetaTensor(raw, affine=grid)})["image"]
-    width = prep.intensity_max - prep.intensity_min
-    expected = ((raw - prep.intensity_min) / width).clamp(0.0, 1.0)
-    torch.testing.assert_close(windowed.as_tensor(), expected)
+def test_each_channel_is_z_scored_over_the_head_and_the_air_stays_zero(tmp_path):
+    settings = BINDING.load([f"data.root={tmp_path}", *SMALL], environ={})
+    case = PROJECT.load_data(settings).dataset.cases[0]
+    image = np.moveaxis(np.asarray(nib.load(case.image).dataobj, dtype=np.float32), -1, 0)
+
+    normalized = normalize_intensity(image, settings.preprocessing.normalize, (0.0, 1.0))
+
+    for channel in range(4):
+        head = image[channel] != 0
+        assert normalized[channel][head].mean() == pytest.approx(0.0, abs=1e-4)
+        assert normalized[channel][head].std() == pytest.approx(1.0, abs=1e-3)
+        assert not normalized[channel][~head].any()

@@ -14,11 +14,13 @@ import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 import pytest
+from pydantic import ValidationError
 from scipy import ndimage
 
 from brain_mri.data import layouts, synthetic
 from brain_mri.data.anatomy import Tissue
 from brain_mri.data.synthetic import PhantomSpec, generate_phantom_case, generate_phantom_dataset
+from brain_mri.settings import SyntheticDataSettings
 
 N_CASES = 4
 SEED = 1234
@@ -392,3 +394,27 @@ def test_dataset_refuses_bad_arguments(
     with pytest.raises(ValueError, match=message):
         generate_phantom_dataset(tmp_path / "ds", seed=0, **kwargs)
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"shape": (64, 40, 64)}, r"shape \[64, 40, 64\] must be at least 48 voxels per axis"),
+        ({"shape": (64, 64, 512)}, r"shape\.2\n.*less than or equal to 256"),
+        ({"spacing": (2.0, -1.0, 2.0)}, r"spacing\.1\n.*greater than 0"),
+        ({"layout": "bids"}, r"layout\n.*'msd' or 'nnunet'"),
+        ({"noise": 0.9}, r"noise\n.*less than or equal to 0.5"),
+        ({"n_cases": 2}, r"n_cases\n.*greater than or equal to 4"),
+    ],
+)
+def test_settings_name_the_bad_synthetic_field(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SyntheticDataSettings(**values)
+
+
+def test_settings_defaults_make_a_valid_spec() -> None:
+    settings = SyntheticDataSettings()
+    spec = PhantomSpec(shape=settings.shape, spacing=settings.spacing, noise=settings.noise)
+
+    assert spec == PhantomSpec()
+    assert settings.layout == "msd"

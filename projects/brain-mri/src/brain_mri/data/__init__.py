@@ -1,1 +1,1 @@
-"""Where brain-mri's cases come from: a configured dataset, or generated samples."""
+"""Where brain-mri's cases come from: a configured dataset, or seeded brain-tumour phantoms."""
