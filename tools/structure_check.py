@@ -472,9 +472,7 @@ def check_committed(root: Path, project: Project) -> list[Problem]:
     return problems
 
 
-DRIFT_PENDING: Mapping[str, str] = {
-    "cxr-cls": "not yet brought to the current template (issue 11, part 5)",
-}
+DRIFT_PENDING: Mapping[str, str] = {}
 """Projects the drift check skips for now, each with why; an entry goes once its update lands."""
 
 

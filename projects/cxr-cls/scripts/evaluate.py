@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/evaluate.py --help` (the logic lives in cxr_cls.cli)."""
+"""Evaluate cxr-cls's registered model: `python scripts/evaluate.py --help`."""
 
 from cxr_cls.cli import evaluate_main
 

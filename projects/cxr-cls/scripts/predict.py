@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/predict.py --help` (the logic lives in cxr_cls.cli)."""
+"""Run cxr-cls's model on one input: `python scripts/predict.py --help`."""
 
 from cxr_cls.cli import predict_main
 

@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/serve.py --help` (the logic lives in cxr_cls.cli)."""
+"""Serve cxr-cls's registered model over HTTP: `python scripts/serve.py --help`."""
 
 from cxr_cls.cli import serve_main
 

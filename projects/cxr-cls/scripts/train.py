@@ -1,4 +1,4 @@
-"""Thin entry point: `python scripts/train.py --help` (the logic lives in cxr_cls.cli)."""
+"""Train and register cxr-cls's model: `python scripts/train.py --help`."""
 
 from cxr_cls.cli import train_main
 

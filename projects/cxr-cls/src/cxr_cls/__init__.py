@@ -1,3 +1,1 @@
-"""cxr-cls: multi-label chest radiograph classification in the standard project layout."""
-
-__version__ = "0.1.0"
+"""cxr-cls: chest radiograph classification on the shared classification kit; see docs/README.md."""

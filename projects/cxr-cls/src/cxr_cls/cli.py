@@ -1,7 +1,8 @@
-"""Command-line entry points of cxr-cls (``scripts/*.py`` and the ``cxr-cls-*`` commands).
+"""cxr-cls's commands: train, evaluate, predict and serve, the classification kit's.
 
-Train, evaluate (AUROC with CIs), predict (one radiograph to JSON) and serve come from the
-classification kit; a bad config or image stops with one line and exit status 2.
+Each resolves the configuration first; a bad config or image stops it with one line and
+exit status 2 before torch or MLflow is imported. ``predict`` writes the label
+probabilities of one image as JSON.
 """
 
 from cxr_cls.settings import PROJECT

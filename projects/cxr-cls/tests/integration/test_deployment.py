@@ -1,72 +1,75 @@
-"""cxr-cls's promotion gate on the session's tiny classifier: promote once, refuse a rollback.
+"""cxr-cls's promotion gate, end to end on the session's trained model.
 
-The gate itself (macro AUROC ranks; per-finding AUROC may not regress) is tested in
-the shared library; here it runs end to end on cxr-cls's
-registered model, in the session's throwaway MLflow store.
+The checks every project shares (``medai.testing.PromotionGateChecks``) run on this
+project's commands and its session's store (tests/conftest.py): a first deploy
+promotes, a rollback of the first champion is refused. The refusal test below runs on a
+copy of that store, so the version it registers never reaches the other tests.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
-from mlflow.tracking import MlflowClient
 
 from cxr_cls.mlops.deployment import deploy_main, rollback_main
+from cxr_cls.settings import PROJECT
+from medai.testing import PromotionGateChecks, as_options, registry_client
 
 pytestmark = pytest.mark.integration
 NAME = "cxr-cls"
-KEY = "cxr-gate-key-" + "g" * 20
-"""The deploy command refuses to promote when the server would have no API key."""
 
 
-@pytest.fixture
-def registry(trained_model) -> MlflowClient:
-    """A client of the session's store, its registry included."""
-    uri = trained_model.settings.tracking.uri
-    return MlflowClient(uri, registry_uri=uri)
+class TestPromotionGate(PromotionGateChecks):
+    model_name = NAME
+    deploy = staticmethod(deploy_main)
+    rollback = staticmethod(rollback_main)
 
 
-@pytest.fixture
-def options(trained_model) -> list[str]:
-    """The session's overrides as ``--set KEY=VALUE`` options."""
-    return [word for override in trained_model.overrides for word in ("--set", override)]
+def _store_copy(session_overrides: list[str], folder: Path) -> list[str]:
+    """The session's overrides, its tracking store (and reports) moved to a copy in ``folder``."""
+    moved = {}
+    for override in session_overrides:
+        key, _, value = override.partition("=")
+        if key == "tracking.uri":
+            copy = folder / "mlflow.db"
+            shutil.copyfile(value.removeprefix("sqlite:///"), copy)
+            moved[key] = f"sqlite:///{copy}"
+        elif key == "evaluate.output_dir":
+            moved[key] = str(folder / "reports")
+    return [o for o in session_overrides if o.partition("=")[0] not in moved] + [
+        f"{key}={value}" for key, value in moved.items()
+    ]
 
 
-def champion_of(client: MlflowClient) -> str | None:
-    aliases = client.get_registered_model(NAME).aliases
-    return str(aliases["champion"]) if "champion" in aliases else None
-
-
-def test_without_an_api_key_no_alias_moves(registry, options, capsys):
-    before = champion_of(registry)
-    assert deploy_main(["--env", "staging", *options]) == 2
-    assert "MEDAI_API_KEYS" in capsys.readouterr().err
-    assert champion_of(registry) == before
-
-
-def test_the_first_deploy_promotes_the_challenger_and_tags_the_decision(
-    trained_model, registry, options, monkeypatch
+def test_a_copy_of_the_champion_does_not_beat_it_and_nothing_moves(
+    trained, session_overrides, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setenv("MEDAI_API_KEYS", KEY)
-
-    assert deploy_main(["--env", "staging", *options]) == 0  # promotes, or finds it done
-    version = trained_model.result.model_version
-    assert champion_of(registry) == version
-    tags = registry.get_model_version(NAME, version).tags
-    assert tags["deploy.decision"] == "promoted"
-    assert tags["deploy.environment"] == "staging"
-
-
-def test_rolling_back_the_only_champion_is_refused_in_one_line(
-    trained_model, registry, options, monkeypatch, capsys
-):
-    monkeypatch.setenv("MEDAI_API_KEYS", KEY)
-    deploy_main(["--env", "staging", *options])
+    """The gate needs a real gain: the champion's own model, registered again, is refused."""
+    monkeypatch.setenv("MEDAI_API_KEYS", PromotionGateChecks.api_key)
+    overrides = _store_copy(session_overrides, tmp_path)
+    options, result = as_options(overrides), tmp_path / "result.json"
+    client = registry_client(PROJECT.binding, overrides)
+    assert deploy_main([*options, "--result-file", str(result)]) == 0  # promotes, or did already
+    first = json.loads(result.read_text())
+    assert first["outcome"] in {"promoted", "already_champion"}
+    assert first["version"] == trained.model_version
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    card = {key: value for key, value in champion.tags.items() if key.startswith("medai.")}
+    again = client.create_model_version(  # the same model and card, as a retraining would
+        NAME, source=champion.source, run_id=champion.run_id, model_id=champion.model_id, tags=card
+    )
+    client.set_registered_model_alias(NAME, "challenger", again.version)
     capsys.readouterr()
 
-    assert rollback_main(options) == 2
-    refusal = capsys.readouterr().err
-    assert refusal.endswith(
-        "is the first champion: there is no previous one to roll back to; champion unchanged\n"
-    )
-    assert refusal.count("\n") == 1
-    assert champion_of(registry) == trained_model.result.model_version
+    assert deploy_main([*options, "--result-file", str(result)]) == 1
+
+    refused = json.loads(result.read_text())
+    assert (refused["outcome"], refused["version"]) == ("refused", trained.model_version)
+    assert f"challenger v{again.version} does not beat champion" in refused["reason"]
+    last_line = capsys.readouterr().err.splitlines()[-1]  # after any log lines of the project
+    assert last_line.startswith(f"refused: challenger v{again.version} does not")
+    assert str(client.get_registered_model(NAME).aliases["champion"]) == trained.model_version
+    assert "deploy.decision" not in client.get_model_version(NAME, again.version).tags

@@ -1,5 +1,5 @@
-"""cxr-cls's inference server: the shared app factory plus the radiograph predict route.
+"""The cxr-cls inference server: the shared app factory plus this project's route.
 
-Importing this package must not import torch, MONAI, MLflow or matplotlib (the ONNX
-backend classifies without them); the torch backend imports them only when selected.
+Importing this package must not import torch, MONAI or MLflow (the ONNX backend serves
+without them); the torch backend imports them only when selected.
 """

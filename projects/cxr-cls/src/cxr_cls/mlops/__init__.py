@@ -1,1 +1,1 @@
-"""MLflow tracking and registry of cxr-cls, thin over ``medai.tracking`` and the kit."""
+"""MLflow tracking, registry and deployment of cxr-cls (the shared library's)."""

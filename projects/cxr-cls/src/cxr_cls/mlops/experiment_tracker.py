@@ -1,4 +1,4 @@
-"""cxr-cls runs go to its MLflow experiment with lineage, config and the image manifest."""
+"""cxr-cls runs go to its MLflow experiment with lineage, config and data."""
 
 from medai.tracking.runs import tracked_run
 

@@ -1,5 +1,5 @@
-"""cxr-cls versions carry their ONNX export, image size, labels and thresholds as tags."""
+"""A cxr-cls version: its ONNX export with labels, image size and thresholds as tags."""
 
-from medai.classification.registry import load_registered_model, register_model
+from medai.classification.registry import register_model
 
-__all__ = ["load_registered_model", "register_model"]
+__all__ = ["register_model"]

@@ -1,1 +1,1 @@
-"""The cxr-cls network (code only; trained weights live in MLflow, never in the repo)."""
+"""Networks of cxr-cls (code only; trained weights live in MLflow, not git)."""

@@ -1,1 +1,1 @@
-"""Radiograph preprocessing, metrics, figures and finding names of cxr-cls."""
+"""Preprocessing, metrics, figures and measures of cxr-cls, from the shared kit."""

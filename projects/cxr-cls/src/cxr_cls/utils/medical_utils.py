@@ -10,4 +10,7 @@ FINDING_DESCRIPTIONS = {
 }
 """Label -> description, shown in the API docs (the served model's card lists its labels)."""
 
-__all__ = ["FINDINGS", "FINDING_DESCRIPTIONS"]
+LABELS = FINDINGS
+"""The model's labels in output order (the name every kind's template tests read)."""
+
+__all__ = ["FINDINGS", "FINDING_DESCRIPTIONS", "LABELS"]

@@ -1,1 +1,1 @@
-"""Middleware of the cxr-cls server (API keys, access log, body limit): all shared."""
+"""Middleware of the cxr-cls server; all of it is shared (``medai.serving``)."""

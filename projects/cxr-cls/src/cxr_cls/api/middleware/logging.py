@@ -1,7 +1,4 @@
-"""Access log of cxr-cls: a JSON line per request with route, status, latency and model.
-
-Never the file name, the body or a DICOM header value (PatientName, PatientID, ...).
-"""
+"""cxr-cls's access log: one JSON line a request, never bodies or file names."""
 
 from medai.serving.request_log import RequestLogMiddleware
 

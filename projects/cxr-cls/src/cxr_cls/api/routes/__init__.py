@@ -1,1 +1,1 @@
-"""Routes of the cxr-cls server: the shared probes and metrics, and radiograph prediction."""
+"""Routes of the cxr-cls server: shared operations routes, its prediction."""

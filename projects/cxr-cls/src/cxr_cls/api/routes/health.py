@@ -1,6 +1,7 @@
-"""``/health`` (process alive) and ``/ready`` (classifier loaded), open for probes.
+"""cxr-cls's ``/health`` and ``/ready``: the shared app factory's routes.
 
-Both come from the shared app factory; a cxr-cls-specific check would join this router.
+Kept as a module so the project follows the standard layout; a check specific to
+cxr-cls would be added to this router.
 """
 
 from medai.serving.app import operations_router as router

@@ -1,4 +1,4 @@
-"""``POST /v1/predict``: a chest radiograph in, finding probabilities (and Grad-CAMs) out."""
+"""cxr-cls's ``POST /v1/predict``: one chest radiograph image in, label probabilities out."""
 
 from cxr_cls.settings import PROJECT
 from medai.classification.serving.predict import predict_router

@@ -1,1 +1,1 @@
-"""Upload checks and response bodies of cxr-cls's predict route (the classification kit's)."""
+"""Upload checks and responses of cxr-cls's predict route (the kit's)."""

@@ -1,10 +1,5 @@
-"""cxr-cls answers with probabilities per finding, the positives and optional Grad-CAM PNGs."""
+"""What cxr-cls answers: a probability per label, the positives, optional Grad-CAMs."""
 
-from medai.classification.serving.response import (
-    ClassificationResult,
-    Heatmap,
-    classification_result,
-    heatmap_labels,
-)
+from medai.classification.serving.response import ClassificationResult, classification_result
 
-__all__ = ["ClassificationResult", "Heatmap", "classification_result", "heatmap_labels"]
+__all__ = ["ClassificationResult", "classification_result"]
