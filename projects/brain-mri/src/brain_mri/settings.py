@@ -76,7 +76,8 @@ class SegResNetSettings(ModelSettings):
 
     ``channels`` are the encoder levels' widths (each level doubles the first, as
     SegResNet builds them) and ``strides`` the stride-2 steps between them;
-    ``blocks_down`` / ``blocks_up`` the residual blocks per encoder / decoder level.
+    ``blocks_down`` / ``blocks_up`` the residual blocks per encoder / decoder level,
+    ``stem_stride`` a strided convolution in front (``models/brain_mri.py`` says why).
     """
 
     architecture: Literal["segresnet"] = "segresnet"  # type: ignore[assignment]
@@ -88,6 +89,15 @@ class SegResNetSettings(ModelSettings):
     norm: Literal["batch", "instance"] = "instance"
     blocks_down: tuple[int, ...] = (1, 2, 2)
     blocks_up: tuple[int, ...] = (1, 1)
+    stem_stride: Literal[1, 2] = Field(
+        default=2,
+        description="2: a strided stem before SegResNet (CPU-sized); 1: SegResNet as published.",
+    )
+
+    @property
+    def size_divisor(self) -> int:
+        """Sizes the network takes: the stem's stride times SegResNet's stride-2 steps."""
+        return int(self.stem_stride * 2 ** len(self.strides))
 
     @model_validator(mode="after")
     def _segresnet_shape(self) -> SegResNetSettings:
