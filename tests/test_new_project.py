@@ -319,26 +319,32 @@ def test_a_segmentation_render_has_no_classification_only_file(repo_root, tmp_pa
     assert "medai.classification" not in (target / "src" / "probe_seg" / "settings.py").read_text()
 
 
+PREDICT_ROUTE = "src/probe_seg/api/routes/predict.py"
+TEMPLATE_ROUTE = "src/{{package_name}}/api/routes/predict.py.jinja"
+
+
 @pytest.mark.integration
 def test_update_template_merges_a_template_change_and_keeps_the_projects_own_edit(repo_clone, git):
     assert _invoke(repo_clone, "new", "--project=probe-seg").returncode == 0
-    readme = repo_clone / "projects" / "probe-seg" / "README.md"
-    readme.write_text(readme.read_text().replace("# probe-seg\n", "# probe-seg\n\nOwned by QA.\n"))
+    # A template-owned file of the kind layer (README.md and docs/ are the project's own).
+    route = repo_clone / "projects" / "probe-seg" / PREDICT_ROUTE
+    route.write_text("# Owned by QA.\n" + route.read_text())
     git(repo_clone, "add", "-A")
-    git(repo_clone, "commit", "-qm", "probe-seg, with its own README line")
-    template_readme = repo_clone / "template" / "kinds" / "segmentation" / "README.md.jinja"
-    template_readme.write_text(template_readme.read_text() + "\nTemplate footer.\n")
-    git(repo_clone, "commit", "-qam", "template: README footer")
+    git(repo_clone, "commit", "-qm", "probe-seg, with its own line in a template-owned file")
+    template_route = repo_clone / "template" / "kinds" / "segmentation" / TEMPLATE_ROUTE
+    template_route.write_text(template_route.read_text() + "\n# Template footer.\n")
+    git(repo_clone, "commit", "-qam", "template: a footer in the predict route")
 
     updated = _invoke(repo_clone, "update-template", "--project=probe-seg")
 
     assert updated.returncode == 0, updated.stderr[-2000:]
     assert "probe-seg: updated to template commit" in updated.stdout
     assert "merged" in updated.stdout
-    text = readme.read_text()
-    assert "Owned by QA." in text
-    assert text.endswith("Template footer.\n")
-    _assert_answers_name_head((readme.parent / ".copier-answers.yml").read_text(), repo_clone, git)
+    text = route.read_text()
+    assert text.startswith("# Owned by QA.\n")
+    assert text.endswith("# Template footer.\n")
+    project = repo_clone / "projects" / "probe-seg"
+    _assert_answers_name_head((project / ".copier-answers.yml").read_text(), repo_clone, git)
 
 
 BEFORE_SPLIT = "8b73ceda2dd327f8da66064b6dd3f485ed550a7b"
@@ -367,14 +373,14 @@ def test_update_template_brings_a_project_made_before_the_split_to_both_layers(r
     project = repo_clone / "projects" / "probe-seg"
     assert not (project / ".copier-answers.kind.yml").exists()
     assert "layer" not in (project / ".copier-answers.yml").read_text()
-    makefile, readme = project / "Makefile", project / "README.md"  # common, kind
+    makefile, route = project / "Makefile", project / PREDICT_ROUTE  # common, kind
     makefile.write_text("# probe-seg's own target notes\n" + makefile.read_text())
-    readme.write_text(readme.read_text().replace("# probe-seg\n", "# probe-seg\n\nOwned by QA.\n"))
+    route.write_text("# Owned by QA.\n" + route.read_text())
     git(repo_clone, "add", "-A")
     git(repo_clone, "commit", "-qm", "probe-seg, rendered before the split, with its own edits")
     for template_file, footer in (
         ("common/Makefile.jinja", "# template footer (common)\n"),
-        ("kinds/segmentation/README.md.jinja", "\nTemplate footer.\n"),
+        (f"kinds/segmentation/{TEMPLATE_ROUTE}", "\n# Template footer.\n"),
     ):
         path = repo_clone / "template" / template_file
         path.write_text(path.read_text() + footer)
@@ -385,8 +391,8 @@ def test_update_template_brings_a_project_made_before_the_split_to_both_layers(r
 
     assert updated.returncode == 0, updated.stderr[-2000:]
     assert git(repo_clone, "rev-parse", "HEAD").strip() == head
-    assert "Owned by QA." in readme.read_text()
-    assert readme.read_text().endswith("Template footer.\n")
+    assert route.read_text().startswith("# Owned by QA.\n")
+    assert route.read_text().endswith("# Template footer.\n")
     assert makefile.read_text().startswith("# probe-seg's own target notes\n")
     assert makefile.read_text().endswith("# template footer (common)\n")
     for answers_file, layer in (
@@ -405,8 +411,8 @@ def test_update_template_brings_a_project_made_before_the_split_to_both_layers(r
     }
     # staged by the checkpoints (tidy_imports may restyle other files, unstaged)
     assert status[".copier-answers.kind.yml"] == "A "
-    for path in (".copier-answers.yml", "Makefile", "README.md"):
-        assert status[path] == "M ", status
+    for path in (".copier-answers.yml", "Makefile", PREDICT_ROUTE):
+        assert status[path][0] == "M", status  # staged (ruff may restyle the .py, unstaged)
     assert [path for path, code in status.items() if "U" in code or "?" in code] == []
     leftovers = [p.name for p in project.rglob("*") if p.suffix == ".rej" or ".orig" in p.suffixes]
     assert leftovers == []
