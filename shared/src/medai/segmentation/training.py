@@ -105,7 +105,6 @@ class SegmentationTask(TrainingTask):
             regions: The regions the network predicts, one output each; None: labels.
         """
         super().__init__(network, optimiser_settings(settings))
-        self.segmentation_network = network
         self.settings = settings
         self.regions = regions
         self.class_names = tuple(class_names) if regions is None else regions.names
