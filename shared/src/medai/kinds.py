@@ -25,7 +25,7 @@ The contract (``CONTRACT``), the same names in every kind:
 ``evaluation_report``  ``EvaluationReport``: what ``evaluate`` returns
 ``evaluate``           ``evaluate(project, settings, alias)``: report with confidence intervals
 ``gate_scores``        the deployment gate's scores from an ``EvaluationReport``
-``app_factory``        the server handler: ``app_factory(project, router)`` builds the app
+``app_factory``        the server handler: ``app_factory(project, routers=, middleware=)``
 ``predict_router``     the kind's ``POST /v1/predict`` route for a project
 ``commands``           ``project_commands(project, app_factory)``: the console scripts
 =====================  ===================================================================

@@ -57,7 +57,7 @@ def client(demo, test_client):
         version="1",
         settings=ServingSettings(),
         load_model=lambda: served,
-        predict_router=predict_router(demo.project),
+        routers=[predict_router(demo.project)],
     )
     client = start_test_client(test_client, app)
     yield client

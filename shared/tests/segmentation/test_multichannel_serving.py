@@ -276,7 +276,7 @@ def channel_parts(volume: ChannelVolume, names=PARTS) -> list[tuple[str, tuple[s
 def brain_server(demo, region_onnx, test_client):
     """A started client of the kind's app serving the region model from its folder."""
     folder = write_bundle(demo.root / "models" / "brain" / "3", card(), region_onnx).folder
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     app = create(
         {
             "MEDAI_ENV": "development",
@@ -465,7 +465,7 @@ def test_a_4d_upload_to_a_one_channel_model_names_its_channel_count(demo, onnx_p
         extra={"preprocessing": PreprocessingSettings(patch_size=(32,) * 3).model_dump()},
     )
     folder = write_bundle(demo.root / "models" / "sphere-seg" / "2", sphere_card, onnx_path).folder
-    app = app_factory(demo.project, predict_router(demo.project))(
+    app = app_factory(demo.project, routers=[predict_router(demo.project)])(
         {"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(folder)}
     )
     volume, _ = phantom()

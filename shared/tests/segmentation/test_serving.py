@@ -41,7 +41,7 @@ def client(demo, test_client):
         version="1",
         settings=ServingSettings(),
         load_model=lambda: served,
-        predict_router=predict_router(demo.project),
+        routers=[predict_router(demo.project)],
     )
     client = start_test_client(test_client, app)
     yield client
@@ -155,7 +155,7 @@ def test_the_app_factory_serves_a_materialized_onnx_model(
         extra={"preprocessing": trained.model_dump(mode="json"), "labels": {"0": "bg", "1": "s"}},
     )
     model_dir = write_bundle(demo.root / "models" / "sphere-seg" / "2", card, onnx_path).folder
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     app = create({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(model_dir)})
     volume, truth = make_sphere((48, 48, 48), np.diag([1.5, 1.5, 1.5, 1.0]), radius=20.0)
     path = write_nifti(demo.root / "scan.nii.gz", volume.array, volume.affine)
@@ -179,6 +179,6 @@ def test_the_app_factory_serves_a_materialized_onnx_model(
 
 
 def test_the_app_factory_without_a_model_folder_exits_with_one_line(demo):
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     with pytest.raises(SystemExit, match=r"^error: api.model_dir: not set: .*--project=sphere-seg"):
         create({"MEDAI_ENV": "development"})

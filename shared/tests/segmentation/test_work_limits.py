@@ -171,7 +171,7 @@ def served(demo, onnx_path, test_client):
         extra={"preprocessing": PREP.model_dump(mode="json"), "labels": {"0": "bg", "1": "s"}},
     )
     model_dir = write_bundle(demo.root / "models" / "sphere-seg" / "2", card, onnx_path).folder
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     clients = []
 
     def start(**environ: str):

@@ -78,7 +78,7 @@ def build_app(
         version="1.0.0",
         settings=ServingSettings.model_validate(settings),
         load_model=load_model,
-        predict_router=predict_router,
+        routers=[predict_router],
         description="A test server.",
     )
 

@@ -57,7 +57,7 @@ def build(binding, environ, loaders=None):
         binding,
         version="2.1.0",
         description="Serves a demo model.",
-        predict_router=router,
+        routers=[router],
         loaders=loaders or {"onnx": load_onnx},
         environ=environ,
     )

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import State
+from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from medai.serving.auth import ApiKeyMiddleware, require_api_key
@@ -223,18 +224,23 @@ def create_app(
     version: str,
     settings: ServingSettings,
     load_model: Callable[[], ServedModel],
-    predict_router: APIRouter,
+    routers: Sequence[APIRouter],
+    middleware: Sequence[Middleware] = (),
     description: str = "",
 ) -> FastAPI:
-    """Build a project's inference server around its model loader and prediction routes.
+    """Build a project's inference server around its model loader, routes and middleware.
 
     Args:
         title: The API title in the OpenAPI document, e.g. ``"ct-seg inference"``.
         version: The API version (of the server code, not of the model).
         settings: Host, limits, environment and API keys.
         load_model: Loads the model; called once, in a background thread, at startup.
-        predict_router: The project's routes, built with prefix ``/v1``; auth, the 401/413
-            /503 responses and the error schema are added here.
+        routers: The project's routes (its ``POST /v1/predict`` and any of its own),
+            included in this order after the shared ones; the API key, the 401/413/503
+            responses and the error schema are added here.
+        middleware: The project's own middleware, outermost first. It runs inside the
+            shared stack: after the request id, the key check and the body limits, right
+            before the routes, so a refused request never reaches it.
         description: Markdown shown at the top of the docs.
 
     Returns:
@@ -268,11 +274,12 @@ def create_app(
     install_error_handlers(app)
     app.include_router(operations_router)
     app.include_router(model_router)
-    app.include_router(
-        predict_router,
-        dependencies=[Depends(require_api_key)],
-        responses={**_MALFORMED_BODY, **_UNAUTHORIZED, **_TOO_LARGE, **_NOT_READY, **_INTERNAL},
-    )
+    for router in routers:
+        app.include_router(
+            router,
+            dependencies=[Depends(require_api_key)],
+            responses={**_MALFORMED_BODY, **_UNAUTHORIZED, **_TOO_LARGE, **_NOT_READY, **_INTERNAL},
+        )
     app.include_router(docs_router)
 
     # Each add_middleware wraps the previous ones: the last added runs first.
@@ -294,7 +301,10 @@ def create_app(
         },
     )
     # So the order is: request id and access line, then the key (from the headers, before
-    # any body is read), then the body's size limit and deadline, then the routes.
+    # any body is read), then the body's size limit and deadline, then the project's own
+    # middleware, then the routes.
+    for entry in reversed(middleware):
+        app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(
         BodyTimeoutMiddleware,
         idle_timeout_s=settings.body_idle_timeout_s,

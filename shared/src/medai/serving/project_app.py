@@ -1,8 +1,9 @@
 """Build a project's server from its configuration: what every ``api/main.py`` would repeat.
 
-The project supplies its binding (settings and paths), its prediction router and one
-loader per backend; this module resolves the config, insists on a materialized model
-folder, reads the API keys and hands everything to ``create_app``. A config error
+The project's ``api/main.py`` assembles its app from its own routers and middleware (as
+full-stack-fastapi-template's ``main.py`` does) and hands them, with the kind's loaders,
+to ``project_app_factory``; this module resolves the config, insists on a materialized
+model folder, reads the API keys and hands everything to ``create_app``. A config error
 becomes one ``error: ...`` line instead of the traceback uvicorn would print.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
 
 from medai.config import ConfigError, ProjectSettings
 from medai.logs import configure_logging
@@ -47,26 +49,35 @@ class AppFactory(Protocol):
 
 def project_app_factory(
     project: ProjectT,
-    predict_router: APIRouter,
     *,
+    routers: Sequence[APIRouter],
+    middleware: Sequence[Middleware] = (),
     description: Callable[[ProjectT], str],
     loaders: Callable[[ProjectT], Mapping[str, ModelLoader[Any]]],
 ) -> AppFactory:
-    """A kit project's ``create_app``, serving ``predict_router`` with the kit's model loaders.
+    """A kit project's ``create_app``: its routers and middleware, the kit's model loaders.
 
     Args:
         project: The project.
-        predict_router: Its ``/v1`` routes.
+        routers: Its routes (``POST /v1/predict`` and any of its own), behind the API key.
+        middleware: Its own middleware, outermost first, run after the shared key check
+            and body limits (``medai.serving.app.create_app``).
         description: The kit's API docs text for a project.
         loaders: The kit's model loaders (one per backend) for a project.
+
+    Raises:
+        ValueError: no router, or two routers with the same method and path.
     """
+    routers, middleware = tuple(routers), tuple(middleware)
+    check_routes(routers)
 
     def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
         return create_project_app(
             project.binding,
             version=project.code_version(),
             description=description(project),
-            predict_router=predict_router,
+            routers=routers,
+            middleware=middleware,
             loaders=loaders(project),
             environ=environ,
         )
@@ -80,7 +91,8 @@ def create_project_app(
     *,
     version: str,
     description: str,
-    predict_router: APIRouter,
+    routers: Sequence[APIRouter],
+    middleware: Sequence[Middleware] = (),
     loaders: Mapping[str, ModelLoader[SettingsT]],
     environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
@@ -90,7 +102,8 @@ def create_project_app(
         binding: The project.
         version: The server code's version (the model's comes from its folder).
         description: Markdown at the top of the docs: what the model does, how to authenticate.
-        predict_router: The project's ``/v1`` routes.
+        routers: The project's routes, behind the API key.
+        middleware: The project's own middleware, outermost first (inside the shared one).
         loaders: One model loader per ``api.backend`` value.
         environ: The environment (``os.environ`` when None; tests pass their own).
 
@@ -103,7 +116,8 @@ def create_project_app(
             binding,
             version=version,
             description=description,
-            predict_router=predict_router,
+            routers=routers,
+            middleware=middleware,
             loaders=loaders,
             environ=os.environ if environ is None else environ,
         )
@@ -130,7 +144,8 @@ def _build(
     *,
     version: str,
     description: str,
-    predict_router: APIRouter,
+    routers: Sequence[APIRouter],
+    middleware: Sequence[Middleware],
     loaders: Mapping[str, ModelLoader[SettingsT]],
     environ: Mapping[str, str],
 ) -> FastAPI:
@@ -165,6 +180,45 @@ def _build(
         version=version,
         settings=serving,
         load_model=load_model,
-        predict_router=predict_router,
+        routers=routers,
+        middleware=middleware,
         description=description,
     )
+
+
+_SHARED_ROUTES = frozenset(
+    {
+        *((method, probe) for method in ("GET", "HEAD") for probe in ("/health", "/ready")),
+        ("GET", "/v1/model"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+    }
+)
+"""Routes ``create_app`` serves itself; a project router may not shadow them."""
+
+
+def check_routes(routers: Sequence[APIRouter]) -> None:
+    """Refuse, when ``api/main.py`` is imported, routers that would clash or serve nothing.
+
+    FastAPI matches the first route registered for a method and path and silently ignores
+    a later one, so a project route shadowing another (or a shared probe) would never run;
+    that is a mistake to name at import, not a behaviour to discover in production.
+
+    Raises:
+        ValueError: no router, or one method and path given twice, naming them.
+    """
+    if not routers:
+        raise ValueError("a project's server needs at least one router (its predict route)")
+    seen: set[tuple[str, str]] = set(_SHARED_ROUTES)
+    for router in routers:
+        for route in router.routes:
+            path = str(getattr(route, "path", ""))
+            for method in sorted(getattr(route, "methods", None) or ()):
+                key = (method, path)
+                if key in seen:
+                    raise ValueError(
+                        f"route {method} {path} is served twice: by a project router and by "
+                        "another router or the shared server; rename one"
+                    )
+                seen.add(key)

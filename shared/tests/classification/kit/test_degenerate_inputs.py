@@ -67,7 +67,7 @@ def client(demo, test_client, start):
         version="1",
         settings=ServingSettings(max_body_mb=1),
         load_model=lambda: served,
-        predict_router=predict_router(demo.project),
+        routers=[predict_router(demo.project)],
     )
     client = start(test_client, app)
     yield client

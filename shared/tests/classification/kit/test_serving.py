@@ -64,7 +64,7 @@ def client(demo, test_client, start):
         version="1",
         settings=ServingSettings(max_body_mb=1),
         load_model=lambda: served,
-        predict_router=predict_router(demo.project),
+        routers=[predict_router(demo.project)],
     )
     client = start(test_client, app)
     yield client
@@ -240,7 +240,7 @@ def test_the_app_factory_serves_a_materialized_onnx_model(demo, exported, test_c
     _, onnx_path = exported
     card = card_for(32, thresholds={"square": 0.0, "bar": 1.0})
     model_dir = write_bundle(demo.root / "models" / "shape-cls" / "2", card, onnx_path).folder
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     app = create({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(model_dir)})
 
     client = start(test_client, app)
@@ -263,6 +263,6 @@ def test_the_app_factory_serves_a_materialized_onnx_model(demo, exported, test_c
 
 
 def test_the_app_factory_without_a_model_folder_exits_with_one_line(demo):
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     with pytest.raises(SystemExit, match=r"^error: api.model_dir: not set: .*--project=shape-cls"):
         create({"MEDAI_ENV": "development"})

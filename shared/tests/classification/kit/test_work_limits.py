@@ -33,7 +33,7 @@ def test_the_server_answers_413_when_classifying_would_exceed_the_memory_limit(
         },
     )
     model_dir = write_bundle(demo.root / "models" / "shape-cls" / "2", card, onnx_path).folder
-    create = app_factory(demo.project, predict_router(demo.project))
+    create = app_factory(demo.project, routers=[predict_router(demo.project)])
     app = create(
         {
             "MEDAI_ENV": "development",

@@ -7,10 +7,14 @@ API keys from ``MEDAI_API_KEYS`` or ``MEDAI_API_KEYS_FILE``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter
+from starlette.middleware import Middleware
 
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.serving.model import model_loaders
+from medai.classification.serving.predict import predict_router
 from medai.classification.serving.response import ALL_HEATMAPS, POSITIVE_HEATMAPS
 from medai.classification.serving.validation import ACCEPTED
 from medai.serving.project_app import AUTHENTICATION_HELP, AppFactory, project_app_factory
@@ -36,8 +40,24 @@ def api_description(project: ClassificationProject[SettingsT]) -> str:
     ) + AUTHENTICATION_HELP
 
 
-def app_factory(project: ClassificationProject[SettingsT], predict_router: APIRouter) -> AppFactory:
-    """The project's ``create_app``, serving ``predict_router`` with the kit's model loaders."""
+def app_factory(
+    project: ClassificationProject[SettingsT],
+    *,
+    routers: Sequence[APIRouter] | None = None,
+    middleware: Sequence[Middleware] = (),
+) -> AppFactory:
+    """The project's ``create_app``: its routers and middleware, the kind's model loaders.
+
+    Args:
+        project: The project.
+        routers: Its routes, in order; None: the kind's ``POST /v1/predict`` alone.
+        middleware: Its own middleware, outermost first, run after the shared key check
+            and body limits; none by default.
+    """
     return project_app_factory(
-        project, predict_router, description=api_description, loaders=model_loaders
+        project,
+        routers=[predict_router(project)] if routers is None else routers,
+        middleware=middleware,
+        description=api_description,
+        loaders=model_loaders,
     )
