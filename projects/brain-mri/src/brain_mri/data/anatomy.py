@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from brain_mri.data.fields import (
+from medai.data.phantoms import (
     BoolArray,
     Grid,
     bounding_box,

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from brain_mri.data.anatomy import Anatomy, Tissue
-from brain_mri.data.fields import FloatArray, Grid, smooth_field, texture
+from medai.data.phantoms import FloatArray, Grid, smooth_field, texture
 
 __all__ = ["CHANNELS", "SIGNAL", "render_contrasts"]
 

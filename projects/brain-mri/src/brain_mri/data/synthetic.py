@@ -30,6 +30,7 @@ import numpy.typing as npt
 from brain_mri.data.anatomy import MIN_CASE_EDGE, Anatomy, Tissue, draw_anatomy
 from brain_mri.data.contrasts import CHANNELS, render_contrasts
 from brain_mri.data.layouts import LAYOUTS, MSD_LABELS, Layout, layout_fields, write_case
+from medai.data.phantoms import phantom_affine
 from medai.data.staging import staged_folder
 
 __all__ = [
@@ -127,23 +128,6 @@ class PhantomCase:
     tissue: npt.NDArray[np.uint8]
 
 
-def phantom_affine(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float]
-) -> npt.NDArray[np.float64]:
-    """Return the RAS+ affine ``diag(spacing)`` whose origin centres the volume on (0, 0, 0).
-
-    Args:
-        shape: Volume shape in voxels.
-        spacing: Voxel size in millimetres.
-
-    Returns:
-        The 4x4 voxel-to-world matrix.
-    """
-    affine = np.diag([*spacing, 1.0]).astype(np.float64)
-    affine[:3, 3] = -(np.asarray(shape, dtype=np.float64) - 1.0) / 2.0 * np.asarray(spacing)
-    return affine
-
-
 def _labels(anatomy: Anatomy) -> npt.NDArray[np.uint8]:
     """Map the tumour tissues to MSD label values; every other tissue is background."""
     label = np.zeros(anatomy.tissue.shape, dtype=np.uint8)
@@ -206,7 +190,7 @@ def _dataset_json(
     }
 
 
-def generate_phantom_dataset(  # noqa: PLR0913 - each argument is a documented knob
+def generate_phantom_dataset(
     root: Path,
     n_cases: int,
     *,

@@ -27,6 +27,17 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from medai.data.phantoms import (
+    BoolArray,
+    FloatArray,
+    Grid,
+    bounding_box,
+    ellipsoid_level,
+    largest_component,
+    phantom_affine,
+    rotation,
+    smooth_field,
+)
 from medai.data.staging import staged_folder
 
 __all__ = [
@@ -44,9 +55,6 @@ logger = logging.getLogger(__name__)
 # nibabel's image classes carry no annotations; entering Any at this one boundary keeps
 # mypy --strict meaningful everywhere else in the module.
 _Nifti1Image: Any = nib.Nifti1Image
-
-FloatArray = npt.NDArray[np.float32]
-BoolArray = npt.NDArray[np.bool_]
 
 GENERATOR_VERSION: Final = "1.0.0"
 """Bumped whenever the same (seed, index) would draw a different case."""
@@ -72,8 +80,8 @@ LESION_MARGIN: Final = 1.5
 
 NIFTI_SCANNER_CODE: Final = 1
 _AXES: Final = 3
-_FOURIER_WAVES: Final = 6
 _MAX_CYCLES_PER_FOV: Final = 1.5
+"""Keeps the organ's deformation organ-like (bulges and lobes) rather than jagged."""
 
 
 @dataclass(frozen=True)
@@ -135,35 +143,6 @@ class PhantomCase:
 
 
 @dataclass(frozen=True)
-class _Grid:
-    """Voxel-centre coordinates as open (broadcastable) axes of one case's volume."""
-
-    shape: tuple[int, int, int]
-    i: FloatArray
-    j: FloatArray
-    k: FloatArray
-
-    @classmethod
-    def of(cls, shape: tuple[int, int, int]) -> _Grid:
-        """Build open coordinate axes; broadcasting them avoids three full index arrays."""
-        return cls.over((slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2])))
-
-    @classmethod
-    def over(cls, box: tuple[slice, slice, slice]) -> _Grid:
-        """Build the axes of a sub-box, keeping the coordinates of the full volume.
-
-        Working in a box around the organ makes lesion placement several times faster.
-        """
-        i, j, k = (np.arange(axis.start, axis.stop, dtype=np.float32) for axis in box)
-        return cls(
-            shape=(i.size, j.size, k.size),
-            i=i.reshape(-1, 1, 1),
-            j=j.reshape(1, -1, 1),
-            k=k.reshape(1, 1, -1),
-        )
-
-
-@dataclass(frozen=True)
 class _Body:
     """Masks of the body outline and of its soft-tissue interior (inside the fat rim)."""
 
@@ -174,91 +153,7 @@ class _Body:
     fat_thickness: float
 
 
-def phantom_affine(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float]
-) -> npt.NDArray[np.float64]:
-    """Return the RAS+ affine ``diag(spacing)`` whose origin centres the volume on (0, 0, 0).
-
-    Centring keeps world coordinates comparable between cases of different shapes, like
-    scans reconstructed around the table's isocentre.
-
-    Args:
-        shape: Volume shape in voxels.
-        spacing: Voxel size in millimetres.
-
-    Returns:
-        The 4x4 voxel-to-world matrix.
-    """
-    affine = np.diag([*spacing, 1.0]).astype(np.float64)
-    affine[:3, 3] = -(np.asarray(shape, dtype=np.float64) - 1.0) / 2.0 * np.asarray(spacing)
-    return affine
-
-
-def _rotation(
-    rng: np.random.Generator, max_degrees: tuple[float, float, float]
-) -> npt.NDArray[np.float32]:
-    """Draw a rotation from Euler angles bounded per axis, so organs keep a plausible pose."""
-    ai, aj, ak = (float(np.deg2rad(rng.uniform(-limit, limit))) for limit in max_degrees)
-    ci, si, cj, sj, ck, sk = np.cos(ai), np.sin(ai), np.cos(aj), np.sin(aj), np.cos(ak), np.sin(ak)
-    about_i = np.array([[1.0, 0.0, 0.0], [0.0, ci, -si], [0.0, si, ci]])
-    about_j = np.array([[cj, 0.0, sj], [0.0, 1.0, 0.0], [-sj, 0.0, cj]])
-    about_k = np.array([[ck, -sk, 0.0], [sk, ck, 0.0], [0.0, 0.0, 1.0]])
-    rotation: npt.NDArray[np.float64] = about_k @ about_j @ about_i
-    return rotation.astype(np.float32)
-
-
-def _ellipsoid_level(
-    grid: _Grid,
-    centre: npt.ArrayLike,
-    semi_axes: npt.ArrayLike,
-    rotation: npt.NDArray[np.float32] | None = None,
-) -> FloatArray:
-    """Return the implicit function of an ellipsoid: < 1 inside, 1 on the surface.
-
-    A level set (rather than a mask) lets callers union shapes with ``np.minimum`` and
-    deform them smoothly by adding a field before thresholding.
-    """
-    rot = np.eye(3, dtype=np.float32) if rotation is None else rotation
-    c = np.asarray(centre, dtype=np.float32)
-    r = np.asarray(semi_axes, dtype=np.float32)
-    di, dj, dk = grid.i - c[0], grid.j - c[1], grid.k - c[2]
-    level = np.zeros(grid.shape, dtype=np.float32)
-    for axis in range(3):  # three principal axes, each a vectorised pass over the volume
-        local = rot[0, axis] * di + rot[1, axis] * dj + rot[2, axis] * dk
-        level += (local / r[axis]) ** 2
-    return level
-
-
-def _low_frequency_field(grid: _Grid, rng: np.random.Generator) -> FloatArray:
-    """Draw a smooth random field of unit variance from a few low-frequency cosines.
-
-    At most ``_MAX_CYCLES_PER_FOV`` cycles per field of view keeps deformations organ-like
-    (bulges and lobes) rather than jagged.
-    """
-    field = np.zeros(grid.shape, dtype=np.float32)
-    extent = np.asarray(grid.shape, dtype=np.float32)
-    for _ in range(_FOURIER_WAVES):
-        freq = (rng.uniform(-_MAX_CYCLES_PER_FOV, _MAX_CYCLES_PER_FOV, size=3) / extent).astype(
-            np.float32
-        )
-        phase = np.float32(rng.uniform(0.0, 2.0 * np.pi))
-        two_pi = np.float32(2.0 * np.pi)
-        field += np.cos(two_pi * (freq[0] * grid.i + freq[1] * grid.j + freq[2] * grid.k) + phase)
-    return field / np.float32(np.sqrt(_FOURIER_WAVES / 2.0))
-
-
-def _largest_component(mask: BoolArray) -> BoolArray:
-    """Keep the largest connected component, so deformation never leaves detached islands."""
-    components, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    largest: BoolArray = components == int(np.argmax(sizes))
-    return largest
-
-
-def _body(grid: _Grid, rng: np.random.Generator) -> _Body:
+def _body(grid: Grid, rng: np.random.Generator) -> _Body:
     """Draw the trunk: an elliptic cylinder along k filling most of the field of view.
 
     Its outer shell is subcutaneous fat, so air, fat and soft tissue all appear in every
@@ -281,7 +176,7 @@ def _body(grid: _Grid, rng: np.random.Generator) -> _Body:
     )
 
 
-def _spine(grid: _Grid, body: _Body, rng: np.random.Generator) -> BoolArray:
+def _spine(grid: Grid, body: _Body, rng: np.random.Generator) -> BoolArray:
     """Draw a vertebral column: a bone cylinder along k just inside the posterior wall.
 
     Bone is the brightest distractor; the model must learn it is not the organ.
@@ -294,7 +189,7 @@ def _spine(grid: _Grid, body: _Body, rng: np.random.Generator) -> BoolArray:
     return np.broadcast_to(cylinder, grid.shape) & body.interior
 
 
-def _kidneys(grid: _Grid, body: _Body, spine: BoolArray, rng: np.random.Generator) -> BoolArray:
+def _kidneys(grid: Grid, body: _Body, spine: BoolArray, rng: np.random.Generator) -> BoolArray:
     """Draw two contrast-enhanced kidney ellipsoids on either side of the spine.
 
     They are bright, organ-sized and unlabelled, so intensity alone cannot find the organ.
@@ -313,11 +208,11 @@ def _kidneys(grid: _Grid, body: _Body, spine: BoolArray, rng: np.random.Generato
             rng.uniform(0.06, 0.075) * nj,
             rng.uniform(0.12, 0.16) * nk,
         )
-        kidneys |= _ellipsoid_level(grid, centre, semi_axes, _rotation(rng, (8.0, 8.0, 20.0))) < 1
+        kidneys |= ellipsoid_level(grid, centre, semi_axes, rotation(rng, (8.0, 8.0, 20.0))) < 1
     return kidneys & body.interior & ~spine
 
 
-def _organ(grid: _Grid, body: _Body, distractors: BoolArray, rng: np.random.Generator) -> BoolArray:
+def _organ(grid: Grid, body: _Body, distractors: BoolArray, rng: np.random.Generator) -> BoolArray:
     """Draw the liver-like organ: two overlapping ellipsoids, smoothly deformed.
 
     A main right lobe and a smaller left lobe, rotated and bulged by a low-frequency
@@ -325,40 +220,30 @@ def _organ(grid: _Grid, body: _Body, distractors: BoolArray, rng: np.random.Gene
     kept inside the soft-tissue interior and off the spine and kidneys.
     """
     ni, nj, nk = grid.shape
-    rotation = _rotation(rng, (10.0, 10.0, 25.0))
+    turn = rotation(rng, (10.0, 10.0, 25.0))
     main_centre = np.array(
         [rng.uniform(0.37, 0.42) * ni, rng.uniform(0.52, 0.57) * nj, rng.uniform(0.45, 0.55) * nk]
     )
     main_axes = np.array(
         [rng.uniform(0.20, 0.24) * ni, rng.uniform(0.16, 0.19) * nj, rng.uniform(0.24, 0.29) * nk]
     )
-    lobe_offset = rotation @ np.array(
+    lobe_offset = turn @ np.array(
         [rng.uniform(0.13, 0.18) * ni, rng.uniform(0.02, 0.06) * nj, rng.uniform(0.0, 0.06) * nk]
     )
     lobe_axes = main_axes * rng.uniform(0.5, 0.65, size=3)
     level = np.minimum(
-        _ellipsoid_level(grid, main_centre, main_axes, rotation),
-        _ellipsoid_level(grid, main_centre + lobe_offset, lobe_axes, rotation),
+        ellipsoid_level(grid, main_centre, main_axes, turn),
+        ellipsoid_level(grid, main_centre + lobe_offset, lobe_axes, turn),
     )
-    level += np.float32(rng.uniform(0.2, 0.35)) * _low_frequency_field(grid, rng)
+    level += np.float32(rng.uniform(0.2, 0.35)) * smooth_field(grid, rng, _MAX_CYCLES_PER_FOV)
     wall = ndimage.binary_erosion(body.interior, iterations=1)
     apart = ~ndimage.binary_dilation(distractors, iterations=1)
     organ = (level < 1.0) & wall & apart
-    filled: BoolArray = ndimage.binary_fill_holes(_largest_component(organ))
+    filled: BoolArray = ndimage.binary_fill_holes(largest_component(organ))
     return filled
 
 
-def _bounding_box(mask: BoolArray, pad: int) -> tuple[slice, slice, slice]:
-    """Return the box around a non-empty mask grown by ``pad`` voxels, clipped to the volume."""
-    nonzero = np.nonzero(mask)
-    i, j, k = (
-        slice(max(int(axis.min()) - pad, 0), min(int(axis.max()) + pad + 1, size))
-        for axis, size in zip(nonzero, mask.shape, strict=True)
-    )
-    return i, j, k
-
-
-def _lesions(grid: _Grid, organ: BoolArray, n_lesions: int, rng: np.random.Generator) -> BoolArray:
+def _lesions(grid: Grid, organ: BoolArray, n_lesions: int, rng: np.random.Generator) -> BoolArray:
     """Place hypodense ellipsoidal lesions fully inside the organ and apart from each other.
 
     Centres are drawn where the distance to the organ surface (and to earlier lesions)
@@ -368,13 +253,13 @@ def _lesions(grid: _Grid, organ: BoolArray, n_lesions: int, rng: np.random.Gener
     Raises:
         RuntimeError: If not even one lesion of the minimum radius fits the organ.
     """
-    box = _bounding_box(organ, pad=1)
-    local_grid = _Grid.over(box)
+    box = bounding_box(organ, pad=1)
+    local_grid = Grid.over(box)
     local_organ = organ[box]
     local = np.zeros(local_grid.shape, dtype=bool)
     for _ in range(n_lesions):
         semi_axes = rng.uniform(*LESION_RADIUS_RANGE) * rng.uniform(0.85, 1.15, size=3)
-        rotation = _rotation(rng, (90.0, 90.0, 90.0))
+        turn = rotation(rng, (90.0, 90.0, 90.0))
         free = local_organ & ~ndimage.binary_dilation(local, iterations=2)
         depth = ndimage.distance_transform_edt(free)
         room = float(depth.max()) - LESION_MARGIN
@@ -388,7 +273,7 @@ def _lesions(grid: _Grid, organ: BoolArray, n_lesions: int, rng: np.random.Gener
         candidates = np.flatnonzero(depth >= need)
         offset = np.unravel_index(candidates[rng.integers(candidates.size)], local_grid.shape)
         centre = [axis.start + index for axis, index in zip(box, offset, strict=True)]
-        local |= (_ellipsoid_level(local_grid, centre, semi_axes, rotation) <= 1.0) & free
+        local |= (ellipsoid_level(local_grid, centre, semi_axes, turn) <= 1.0) & free
     lesions = np.zeros(grid.shape, dtype=bool)
     lesions[box] = local
     return lesions
@@ -405,7 +290,7 @@ class _Anatomy:
     lesions: BoolArray
 
 
-def _draw_anatomy(grid: _Grid, max_lesions: int, rng: np.random.Generator) -> _Anatomy:
+def _draw_anatomy(grid: Grid, max_lesions: int, rng: np.random.Generator) -> _Anatomy:
     """Draw the structures outside-in, each placed relative to the ones before it."""
     body = _body(grid, rng)
     spine = _spine(grid, body, rng)
@@ -475,7 +360,7 @@ def generate_phantom_case(
         int(spec.shape[1] + offsets[1]),
         int(spec.shape[2] + offsets[2]),
     )
-    anatomy = _draw_anatomy(_Grid.of(shape), spec.max_lesions, rng)
+    anatomy = _draw_anatomy(Grid.of(shape), spec.max_lesions, rng)
     return PhantomCase(
         image=_render_hu(anatomy, spec.noise_hu, rng),
         label=_labels(anatomy),

@@ -1,7 +1,20 @@
-"""Random smooth fields and implicit shapes on a voxel grid, the phantom's drawing tools.
+"""Seeded drawing tools for synthetic 3D phantoms: voxel grids, implicit shapes, random fields.
 
-Shapes are level sets (< 1 inside) rather than masks, so that a smooth random field
-added before thresholding deforms them into irregular, organ-like outlines.
+Every project that trains without patient data draws its phantoms from the same few
+pieces, whatever the modality: an ellipsoid in some pose, a smooth random field that
+deforms it (or modulates intensities like a bias field), band-limited noise, a mask
+cleaned to one component, a box to work in. They live here once, so a fix reaches every
+generator and two generators never drift apart in how they draw.
+
+Shapes are level sets (< 1 inside) rather than masks, so that callers union them with
+``np.minimum`` and deform them by adding a smooth field before thresholding, into
+irregular, organ-like outlines.
+
+Everything is numpy (and scipy.ndimage) on float32, driven only by the
+``np.random.Generator`` passed in: the same generator state draws the same voxels,
+bit for bit, which is what makes a phantom case reproducible from its seed. Changing
+how any function here consumes the generator changes every project's data, so it
+needs each generator's version bumped.
 """
 
 from __future__ import annotations
@@ -12,6 +25,19 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+__all__ = [
+    "BoolArray",
+    "FloatArray",
+    "Grid",
+    "bounding_box",
+    "ellipsoid_level",
+    "largest_component",
+    "phantom_affine",
+    "rotation",
+    "smooth_field",
+    "texture",
+]
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -36,7 +62,11 @@ class Grid:
 
     @classmethod
     def over(cls, box: tuple[slice, slice, slice]) -> Grid:
-        """Axes of a sub-box that keep the full volume's coordinates (cheaper local work)."""
+        """Axes of a sub-box that keep the full volume's coordinates.
+
+        Drawing a small structure in a box around it (rather than over the whole
+        volume) makes placing it several times faster.
+        """
         i, j, k = (np.arange(axis.start, axis.stop, dtype=np.float32) for axis in box)
         return cls(
             shape=(i.size, j.size, k.size),
@@ -46,10 +76,38 @@ class Grid:
         )
 
 
+def phantom_affine(
+    shape: tuple[int, int, int], spacing: tuple[float, float, float]
+) -> npt.NDArray[np.float64]:
+    """Return the RAS+ affine ``diag(spacing)`` whose origin centres the volume on (0, 0, 0).
+
+    Centring keeps world coordinates comparable between cases of different shapes, like
+    scans reconstructed around the table's isocentre.
+
+    Args:
+        shape: Volume shape in voxels.
+        spacing: Voxel size in millimetres.
+
+    Returns:
+        The 4x4 voxel-to-world matrix.
+    """
+    affine = np.diag([*spacing, 1.0]).astype(np.float64)
+    affine[:3, 3] = -(np.asarray(shape, dtype=np.float64) - 1.0) / 2.0 * np.asarray(spacing)
+    return affine
+
+
 def rotation(
     rng: np.random.Generator, max_degrees: tuple[float, float, float]
 ) -> npt.NDArray[np.float32]:
-    """Draw a rotation from Euler angles bounded per axis, so structures keep a plausible pose."""
+    """Draw a rotation from Euler angles bounded per axis, so structures keep a plausible pose.
+
+    Args:
+        rng: Source of the three angles (drawn i, j, k in that order).
+        max_degrees: Each angle is uniform in ``[-limit, limit]`` degrees about its axis.
+
+    Returns:
+        The 3x3 rotation matrix ``R_k @ R_j @ R_i``; its columns are the rotated axes.
+    """
     ai, aj, ak = (float(np.deg2rad(rng.uniform(-limit, limit))) for limit in max_degrees)
     ci, si, cj, sj, ck, sk = np.cos(ai), np.sin(ai), np.cos(aj), np.sin(aj), np.cos(ak), np.sin(ak)
     about_i = np.array([[1.0, 0.0, 0.0], [0.0, ci, -si], [0.0, si, ci]])
@@ -65,7 +123,18 @@ def ellipsoid_level(
     semi_axes: npt.ArrayLike,
     turn: npt.NDArray[np.float32] | None = None,
 ) -> FloatArray:
-    """Return the implicit function of an ellipsoid: < 1 inside, 1 on its surface."""
+    """Return the implicit function of an ellipsoid: < 1 inside, 1 on its surface.
+
+    Args:
+        grid: Where to evaluate it (a whole volume or a box in it).
+        centre: Centre in voxel coordinates (i, j, k).
+        semi_axes: Semi-axis lengths in voxels, along the columns of ``turn``.
+        turn: Rotation whose columns are the ellipsoid's principal axes (default: the
+            voxel axes), e.g. from ``rotation``.
+
+    Returns:
+        ``sum((local / semi_axes) ** 2)`` over the grid, float32.
+    """
     rot = np.eye(3, dtype=np.float32) if turn is None else turn
     c = np.asarray(centre, dtype=np.float32)
     r = np.asarray(semi_axes, dtype=np.float32)
@@ -80,8 +149,15 @@ def ellipsoid_level(
 def smooth_field(grid: Grid, rng: np.random.Generator, cycles_per_fov: float) -> FloatArray:
     """Draw a smooth random field of about unit variance from a few random cosines.
 
-    ``cycles_per_fov`` bounds the frequency: about 1 gives bias-field-like gradients,
-    about 2 gives the bulges and lobes of an irregular tumour outline.
+    Args:
+        grid: Where to draw it; frequencies are relative to this grid's extent.
+        rng: Source of the waves' frequencies and phases.
+        cycles_per_fov: Bound on each axis' frequency in cycles per field of view:
+            about 1 gives bias-field-like gradients, 1.5 to 2.5 the bulges and lobes of
+            an organ or tumour outline; larger values grow jagged.
+
+    Returns:
+        The float32 field over ``grid``.
     """
     field = np.zeros(grid.shape, dtype=np.float32)
     extent = np.asarray(grid.shape, dtype=np.float32)
@@ -93,7 +169,16 @@ def smooth_field(grid: Grid, rng: np.random.Generator, cycles_per_fov: float) ->
 
 
 def texture(shape: tuple[int, int, int], rng: np.random.Generator, sigma: float) -> FloatArray:
-    """Draw band-limited noise of unit variance: tissue texture, or where sulci fall."""
+    """Draw band-limited noise of unit variance: tissue texture, or where fine detail falls.
+
+    Args:
+        shape: Volume shape in voxels.
+        rng: Source of the white noise that is smoothed.
+        sigma: Gaussian smoothing in voxels, i.e. the grain of the texture.
+
+    Returns:
+        Float32 noise of standard deviation 1 (left unscaled if it smoothed to a constant).
+    """
     noise = rng.standard_normal(shape, dtype=np.float32)
     smooth: FloatArray = ndimage.gaussian_filter(noise, sigma=sigma)
     spread = float(smooth.std())
