@@ -156,3 +156,27 @@ def test_bounding_box_pads_the_mask_and_clips_to_the_volume():
 
     assert box == (slice(0, 3), slice(2, 7), slice(6, 10))
     assert mask[box].sum() == mask.sum()
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing", "message"),
+    [
+        ((64, 64), (1.0, 1.0, 1.0), r"3 entries, got shape=\[64, 64\], spacing=\[1.0, 1.0, 1.0\]"),
+        ((8, 8, 8), (1.0, 1.0), r"3 entries"),
+        (
+            (8, 8, 8),
+            (1.0, 0.0, 1.0),
+            r"spacing must be positive millimetres, got \[1.0, 0.0, 1.0\]",
+        ),
+        ((8, 8, 8), (1.0, -2.0, 1.0), r"spacing must be positive"),
+        ((8, 8, 8), (1.0, 1.0, float("nan")), r"spacing must be positive"),
+        ((8, 8, 8), (float("inf"), 1.0, 1.0), r"spacing must be positive"),
+    ],
+)
+def test_check_geometry_refuses_what_no_phantom_can_be_drawn_on(shape, spacing, message):
+    with pytest.raises(ValueError, match=message):
+        phantoms.check_geometry(shape, spacing)
+
+
+def test_check_geometry_accepts_any_positive_anisotropic_spacing():
+    phantoms.check_geometry((8, 9, 10), (0.5, 1.2, 5.0))

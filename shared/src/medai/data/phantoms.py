@@ -19,6 +19,7 @@ needs each generator's version bumped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +32,7 @@ __all__ = [
     "FloatArray",
     "Grid",
     "bounding_box",
+    "check_geometry",
     "ellipsoid_level",
     "largest_component",
     "phantom_affine",
@@ -42,6 +44,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 
+_AXES: Final = 3
 _FOURIER_WAVES: Final = 6
 _TWO_PI: Final = np.float32(2.0 * np.pi)
 
@@ -74,6 +77,29 @@ class Grid:
             j=j.reshape(1, -1, 1),
             k=k.reshape(1, 1, -1),
         )
+
+
+def check_geometry(shape: Sequence[int], spacing: Sequence[float]) -> None:
+    """Refuse a volume geometry that no phantom (and no affine) can be drawn on.
+
+    A generator's spec calls this first, before its own limits, so that every generator
+    refuses a 2D shape or a zero, negative or NaN voxel size the same way.
+
+    Args:
+        shape: Volume shape in voxels (i, j, k).
+        spacing: Voxel size in millimetres.
+
+    Raises:
+        ValueError: If either has not 3 entries, or a voxel size is not a positive
+            finite number of millimetres.
+    """
+    if len(shape) != _AXES or len(spacing) != _AXES:
+        raise ValueError(
+            f"shape and spacing must have 3 entries, got shape={list(shape)}, "
+            f"spacing={list(spacing)}"
+        )
+    if not all(np.isfinite(size) and size > 0 for size in spacing):
+        raise ValueError(f"spacing must be positive millimetres, got {list(spacing)}")
 
 
 def phantom_affine(

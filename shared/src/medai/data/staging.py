@@ -4,16 +4,22 @@ Generators and converters take minutes; an interrupted run must never leave a fo
 that looks complete (a ``dataset.json`` or ``labels.csv`` pointing at missing files).
 The folder is built as a hidden sibling and renamed when complete; a rename on one
 filesystem is atomic, and a crash leaves at most a ``.<name>.partial-*`` folder.
+
+``write_decathlon_folder`` is the same for the Medical Segmentation Decathlon layout that
+every volume generator writes, so the generators share one way to write it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+__all__ = ["staged_folder", "write_decathlon_folder"]
 
 
 @contextmanager
@@ -47,3 +53,42 @@ def staged_folder(root: Path, *, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_decathlon_folder(
+    root: Path,
+    n_cases: int,
+    write_case: Callable[[Path, int], None],
+    description: Mapping[str, object],
+) -> Path:
+    """Write ``n_cases`` cases and their ``dataset.json`` as ``root``, all at once.
+
+    The folder is staged (``staged_folder``): ``imagesTr/`` and ``labelsTr/`` are created,
+    each case is written, and ``dataset.json`` comes last, so a reader never finds a
+    description that names missing files. An existing dataset is never overwritten.
+
+    Args:
+        root: Dataset folder to create; it must not exist or be an empty directory.
+        n_cases: Number of cases (>= 1).
+        write_case: Writes case ``index`` (0 to ``n_cases - 1``, in order) into the
+            staging folder it is given, under its ``imagesTr/`` and ``labelsTr/``.
+        description: The content of ``dataset.json``, written as indented JSON.
+
+    Returns:
+        ``root``.
+
+    Raises:
+        ValueError: If ``n_cases`` < 1.
+        FileExistsError: If ``root`` exists and is not an empty directory.
+    """
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be >= 1, got {n_cases}")
+    root = Path(root)
+    with staged_folder(root) as staging:
+        (staging / "imagesTr").mkdir()
+        (staging / "labelsTr").mkdir()
+        for index in range(n_cases):
+            write_case(staging, index)
+        text = json.dumps(dict(description), indent=2)
+        (staging / "dataset.json").write_text(text + "\n", encoding="utf-8")
+    return root

@@ -18,7 +18,6 @@ the anterior and k to the superior.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ import numpy.typing as npt
 from brain_mri.data.anatomy import MIN_CASE_EDGE, Anatomy, Tissue, draw_anatomy
 from brain_mri.data.contrasts import CHANNELS, render_contrasts
 from brain_mri.data.layouts import LAYOUTS, MSD_LABELS, Layout, layout_fields, write_case
-from medai.data.phantoms import phantom_affine
-from medai.data.staging import staged_folder
+from medai.data.phantoms import check_geometry, phantom_affine
+from medai.data.staging import write_decathlon_folder
 
 __all__ = [
     "CHANNELS",
@@ -70,7 +69,6 @@ REGIONS: Final = {
 MAX_CASE_EDGE: Final = 256
 """Largest edge (voxels): a 256^3 four-channel case already takes ~0.5 GB while drawn."""
 MAX_NOISE: Final = 0.5
-_AXES: Final = 3
 
 
 @dataclass(frozen=True)
@@ -94,18 +92,12 @@ class PhantomSpec:
         Raises:
             ValueError: If a field is out of range; the message names it.
         """
-        if len(self.shape) != _AXES or len(self.spacing) != _AXES:
-            raise ValueError(
-                f"shape and spacing must have 3 entries, got shape={list(self.shape)}, "
-                f"spacing={list(self.spacing)}"
-            )
+        check_geometry(self.shape, self.spacing)
         if not all(MIN_CASE_EDGE <= edge <= MAX_CASE_EDGE for edge in self.shape):
             raise ValueError(
                 f"shape must be {MIN_CASE_EDGE}..{MAX_CASE_EDGE} voxels per axis so the anatomy "
                 f"fits, got {list(self.shape)}"
             )
-        if not all(np.isfinite(size) and size > 0 for size in self.spacing):
-            raise ValueError(f"spacing must be positive millimetres, got {list(self.spacing)}")
         if not 0.0 <= self.noise <= MAX_NOISE:
             raise ValueError(f"noise must be in [0, {MAX_NOISE}], got {self.noise}")
 
@@ -199,11 +191,11 @@ def generate_phantom_dataset(
     layout: Layout = "msd",
     name: str = "SyntheticBrainTumour",
 ) -> Path:
-    """Write a synthetic dataset (``dataset.json``, ``imagesTr``, ``labelsTr``) as ``root``.
+    """Write a synthetic brain-tumour dataset in either layout; it appears only when whole.
 
-    The dataset is built in a hidden sibling folder and renamed to ``root`` only when
-    complete, so an interrupted run never leaves a ``dataset.json`` pointing at missing
-    files; a crash leaves at most a ``.<root>.partial-*`` folder, which is safe to delete.
+    Both layouts are written through ``medai.data.staging.write_decathlon_folder``: the
+    folder is staged beside ``root``, and a crash leaves at most a ``.<root>.partial-*``
+    folder, which is safe to delete.
 
     Args:
         root: Dataset folder to create; it must not exist or be an empty directory.
@@ -218,21 +210,16 @@ def generate_phantom_dataset(
 
     Raises:
         ValueError: If ``n_cases`` < 1 or ``layout`` is unknown.
-        FileExistsError: If ``root`` exists and is not an empty directory; an existing
-            dataset is never overwritten silently.
+        FileExistsError: If ``root`` exists and is not an empty directory.
     """
-    if n_cases < 1:
-        raise ValueError(f"n_cases must be >= 1, got {n_cases}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    root = Path(root)
-    with staged_folder(root) as staging:
-        (staging / "imagesTr").mkdir()
-        (staging / "labelsTr").mkdir()
-        for index in range(n_cases):
-            case = generate_phantom_case(index, seed=seed, spec=spec)
-            write_case(staging, layout, case_id(index), case.image, case.label, case.affine)
-        text = json.dumps(_dataset_json(name, layout, n_cases, seed, spec), indent=2)
-        (staging / "dataset.json").write_text(text + "\n", encoding="utf-8")
+
+    def write(folder: Path, index: int) -> None:
+        case = generate_phantom_case(index, seed=seed, spec=spec)
+        write_case(folder, layout, case_id(index), case.image, case.label, case.affine)
+
+    description = _dataset_json(name, layout, n_cases, seed, spec)
+    write_decathlon_folder(root, n_cases, write, description)
     logger.info("wrote %d synthetic brain MRI cases (%s layout, seed %d)", n_cases, layout, seed)
-    return root
+    return Path(root)

@@ -16,7 +16,6 @@ spine at low j (posterior).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +31,14 @@ from medai.data.phantoms import (
     FloatArray,
     Grid,
     bounding_box,
+    check_geometry,
     ellipsoid_level,
     largest_component,
     phantom_affine,
     rotation,
     smooth_field,
 )
-from medai.data.staging import staged_folder
+from medai.data.staging import write_decathlon_folder
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -79,7 +79,6 @@ LESION_MARGIN: Final = 1.5
 """Voxels of organ kept between a lesion and the organ surface (and other lesions)."""
 
 NIFTI_SCANNER_CODE: Final = 1
-_AXES: Final = 3
 _MAX_CYCLES_PER_FOV: Final = 1.5
 """Keeps the organ's deformation organ-like (bulges and lobes) rather than jagged."""
 
@@ -110,8 +109,7 @@ class PhantomSpec:
         Raises:
             ValueError: If a field is out of range.
         """
-        if len(self.shape) != _AXES or len(self.spacing) != _AXES:
-            raise ValueError(f"shape and spacing must have 3 entries, got {self}")
+        check_geometry(self.shape, self.spacing)
         if self.shape_jitter < 0:
             raise ValueError(f"shape_jitter must be >= 0, got {self.shape_jitter}")
         if min(self.shape) - self.shape_jitter < MIN_CASE_EDGE:
@@ -119,8 +117,6 @@ class PhantomSpec:
                 f"shape minus shape_jitter must be >= {MIN_CASE_EDGE} voxels per axis so the "
                 f"anatomy fits, got shape={self.shape}, shape_jitter={self.shape_jitter}"
             )
-        if min(self.spacing) <= 0:
-            raise ValueError(f"spacing must be positive, got {self.spacing}")
         if self.noise_hu < 0:
             raise ValueError(f"noise_hu must be >= 0, got {self.noise_hu}")
         if self.max_lesions < 1:
@@ -410,17 +406,12 @@ def _dataset_json(name: str, n_cases: int, seed: int, spec: PhantomSpec) -> dict
     }
 
 
-def _write_dataset(folder: Path, n_cases: int, seed: int, spec: PhantomSpec, name: str) -> None:
-    """Write every case into ``folder`` and then ``dataset.json`` last."""
-    (folder / "imagesTr").mkdir()
-    (folder / "labelsTr").mkdir()
-    for index in range(n_cases):
-        case = generate_phantom_case(index, seed=seed, spec=spec)
-        file_name = f"phantom_{index:03d}.nii.gz"
-        _save_nifti(case.image, case.affine, folder / "imagesTr" / file_name)
-        _save_nifti(case.label, case.affine, folder / "labelsTr" / file_name)
-    text = json.dumps(_dataset_json(name, n_cases, seed, spec), indent=2)
-    (folder / "dataset.json").write_text(text + "\n", encoding="utf-8")
+def _write_case(folder: Path, index: int, seed: int, spec: PhantomSpec) -> None:
+    """Write case ``index`` as ``phantom_XXX.nii.gz`` under ``imagesTr`` and ``labelsTr``."""
+    case = generate_phantom_case(index, seed=seed, spec=spec)
+    file_name = f"phantom_{index:03d}.nii.gz"
+    _save_nifti(case.image, case.affine, folder / "imagesTr" / file_name)
+    _save_nifti(case.label, case.affine, folder / "labelsTr" / file_name)
 
 
 def generate_phantom_dataset(
@@ -431,15 +422,12 @@ def generate_phantom_dataset(
     spec: PhantomSpec = PhantomSpec(),
     name: str = "SyntheticCTPhantom",
 ) -> Path:
-    """Write a synthetic MSD-layout dataset (``dataset.json``, ``imagesTr``, ``labelsTr``).
-
-    The dataset is built in a hidden sibling folder and renamed to ``root`` only when
-    complete, so an interrupted run never leaves a ``dataset.json`` pointing at missing
-    files; a crash leaves at most a ``.<root>.partial-*`` folder, which is safe to delete.
+    """Write phantoms 0 to ``n_cases - 1`` as an MSD Task03-style folder, complete or not at all.
 
     Args:
-        root: Dataset folder to create; it must not exist or be an empty directory.
-        n_cases: Number of training cases (>= 1).
+        root: Folder to create, absent or empty (``medai.data.staging.write_decathlon_folder``
+            stages it, so a crash leaves at most a ``.<root>.partial-*`` folder to delete).
+        n_cases: How many training cases (>= 1).
         seed: Dataset seed; case ``i`` depends only on ``(seed, i)``.
         spec: Geometry and noise settings.
         name: The ``name`` field of ``dataset.json``.
@@ -449,13 +437,13 @@ def generate_phantom_dataset(
 
     Raises:
         ValueError: If ``n_cases`` < 1.
-        FileExistsError: If ``root`` exists and is not an empty directory; an existing
-            dataset is never overwritten silently.
+        FileExistsError: If ``root`` exists and is not an empty directory.
     """
-    if n_cases < 1:
-        raise ValueError(f"n_cases must be >= 1, got {n_cases}")
-    root = Path(root)
-    with staged_folder(root) as staging:
-        _write_dataset(staging, n_cases, seed, spec, name)
+    write_decathlon_folder(
+        root,
+        n_cases,
+        lambda folder, index: _write_case(folder, index, seed, spec),
+        _dataset_json(name, n_cases, seed, spec),
+    )
     logger.info("wrote %d synthetic phantom cases (seed %d) to %s", n_cases, seed, root)
-    return root
+    return Path(root)
