@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from medai.config import ProjectSettings
 from medai.project import KitProject, ProjectBinding
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 
 HEAVY_PACKAGES = frozenset({"torch", "monai", "mlflow"})
 """Packages a light path (serving, config, IO) must not import: seconds each to load."""
@@ -124,6 +126,24 @@ def migrated_mlflow_store(folder: Path) -> Path:
     uri = f"sqlite:///{path}"
     MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
     return path
+
+
+def interrupted_at_call(real: Callable[Params, Result], call: int) -> Callable[Params, Result]:
+    """``real``, except that its ``call``-th call raises ``KeyboardInterrupt`` instead.
+
+    Stands for a Ctrl-C in the middle of a long writer (patched over the function that
+    writes each file), so a test can check that the run leaves nothing half-written.
+    """
+    calls = 0
+
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapper
 
 
 def as_options(overrides: Iterable[str]) -> list[str]:

@@ -21,6 +21,7 @@ from brain_mri.data import layouts, synthetic
 from brain_mri.data.anatomy import Tissue
 from brain_mri.data.synthetic import PhantomSpec, generate_phantom_case, generate_phantom_dataset
 from brain_mri.settings import SyntheticDataSettings
+from medai.testing import interrupted_at_call
 
 N_CASES = 4
 SEED = 1234
@@ -346,19 +347,8 @@ def test_refuses_to_overwrite_a_dataset(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_save = layouts._save_nifti
-    calls = 0
-
-    def failing_save(
-        array: npt.NDArray[np.generic], affine: npt.NDArray[np.float64], path: Path
-    ) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:  # after the first case, in the middle of the second
-            raise KeyboardInterrupt
-        real_save(array, affine, path)
-
-    monkeypatch.setattr(layouts, "_save_nifti", failing_save)
+    # The third file is the second case's image: interrupted in the middle of a case.
+    monkeypatch.setattr(layouts, "_save_nifti", interrupted_at_call(layouts._save_nifti, 3))
     with pytest.raises(KeyboardInterrupt):
         generate_phantom_dataset(tmp_path / "ds", 3, seed=0, spec=PhantomSpec(shape=(48, 48, 48)))
     assert list(tmp_path.iterdir()) == []

@@ -14,6 +14,7 @@ import pytest
 from scipy import ndimage
 
 from ct_seg.data import PhantomSpec, generate_phantom_dataset, synthetic
+from medai.testing import interrupted_at_call
 
 N_CASES = 4
 SEED = 1234
@@ -281,24 +282,12 @@ def test_fills_an_existing_empty_folder(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_save = synthetic._save_nifti
-    calls = 0
-
-    def failing_save(
-        array: npt.NDArray[np.generic], affine: npt.NDArray[np.float64], path: Path
-    ) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:  # after the first case, in the middle of the second
-            raise KeyboardInterrupt
-        real_save(array, affine, path)
-
-    monkeypatch.setattr(synthetic, "_save_nifti", failing_save)
+    # The third file is the second case's image: interrupted in the middle of a case.
+    monkeypatch.setattr(synthetic, "_save_nifti", interrupted_at_call(synthetic._save_nifti, 3))
     root = tmp_path / "ds"
 
     with pytest.raises(KeyboardInterrupt):
         generate_phantom_dataset(root, 3, seed=0)
-    assert calls == 3
     assert not root.exists()
     assert list(tmp_path.iterdir()) == []
 
