@@ -6,7 +6,7 @@ synthetic 64^3 CT volume (1.5 mm, so no resampling) to three contenders, one at 
 
 1. raw ONNX Runtime in-process (the limit): ``OnnxSegmenter.segment`` on the already decoded
    volume, i.e. the server's sliding-window model work without HTTP, gzip or NIfTI coding;
-2. our server: ``uvicorn --factory ct_seg.api.main:create_app`` started as the tests start it,
+2. our server: ``uvicorn --factory ct_seg.api.main:create_app`` with ``invoke serve``'s protocol,
    POST ``/v1/predict`` with the ``.nii.gz`` upload, a ``.nii.gz`` mask back; also the time
    from process start to the first 200 on ``/ready`` (as the environment is, then with a
    bytecode cache in the scratch folder, as an image built with ``UV_COMPILE_BYTECODE=1``
@@ -29,28 +29,46 @@ Targets: our server >= 20x ``mlflow models serve``; >= 80% of raw ONNX Runtime; 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
+from serving_harness import (
+    HOST,
+    NIFTI_GZ,
+    READY_POLL_S,
+    READY_TIMEOUT_S,
+    LoadResult,
+    Registered,
+    bench_in_process,
+    check_mask,
+    free_port,
+    http_clients,
+    phase,
+    post_predict,
+    predict_request,
+    register_and_materialize,
+    report,
+    run_load,
+    scratch_root,
+    server_argv,
+    server_env,
+    serving,
+    share_line,
+    subprocess_running,
+    table_header,
+    verdict,
+    wait_for_200,
+)
 
 from ct_seg.data.synthetic import PhantomSpec, generate_phantom_case
 from ct_seg.settings import BINDING, PROJECT, CtSegSettings
@@ -59,15 +77,9 @@ from medai.segmentation.onnx_segmenter import OnnxSegmenter
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.serving import ModelBundle
 
-HOST = "127.0.0.1"
-API_KEY = "bench-key-" + "k" * 24
-MAX_REQUESTS_PER_CLIENT = 100_000
-HTTP_TIMEOUT_S = 180.0
-READY_POLL_S = 0.02
-READY_TIMEOUT_S = 60.0
+APP_FACTORY = "ct_seg.api.main:create_app"
 MLFLOW_READY_TIMEOUT_S = 180.0
 MLFLOW_POLL_S = 0.5
-STOP_TIMEOUT_S = 15.0
 VOLUME_EDGE = 64
 SPACING_MM = 1.5
 HEAVY_PACKAGES = ("torch", "monai", "mlflow")
@@ -77,118 +89,20 @@ TARGET_VS_RAW = 0.80
 TARGET_READY_S = 3.0
 
 
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What one fixed-duration load run measured."""
-
-    name: str
-    clients: int
-    wall_seconds: float
-    latencies: list[float]
-    errors: int
-    first_error: str | None
-
-    @property
-    def throughput(self) -> float:
-        """Successful volumes per second of wall time."""
-        return len(self.latencies) / self.wall_seconds if self.wall_seconds > 0 else 0.0
-
-    def percentile_ms(self, q: float) -> float:
-        """Latency percentile of the successful requests, in milliseconds (nan if none)."""
-        if not self.latencies:
-            return float("nan")
-        return float(np.percentile(self.latencies, q)) * 1000
-
-    def line(self) -> str:
-        """One table row."""
-        return (
-            f"{self.name:<38} {self.clients:>7} {len(self.latencies):>6} "
-            f"{self.throughput:>8.2f} {self.percentile_ms(50):>9.0f} "
-            f"{self.percentile_ms(99):>9.0f} {self.errors:>6}"
-        )
-
-
-TABLE_HEADER = (
-    f"{'contender':<38} {'clients':>7} {'done':>6} {'vol/s':>8} "
-    f"{'p50 ms':>9} {'p99 ms':>9} {'errors':>6}"
-)
-
-
-def run_load(name: str, request: Callable[[int], None], clients: int, seconds: float) -> LoadResult:
-    """Call ``request(client_index)`` in ``clients`` threads, each in a loop for ``seconds``.
-
-    A request that raises counts as an error. Each loop stops at the deadline or after
-    ``MAX_REQUESTS_PER_CLIENT`` requests; the wall time runs until the last one returned.
-    """
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[str] = []
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    def client_loop(index: int) -> None:
-        mine: list[float] = []
-        failures: list[str] = []
-        for _ in range(MAX_REQUESTS_PER_CLIENT):
-            if time.perf_counter() >= deadline:
-                break
-            began = time.perf_counter()
-            try:
-                request(index)
-            except Exception as exc:  # noqa: BLE001 - every failure is an error to count
-                failures.append(f"{type(exc).__name__}: {exc}"[:300])
-            else:
-                mine.append(time.perf_counter() - began)
-        with lock:
-            latencies.extend(mine)
-            errors.extend(failures)
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for future in [pool.submit(client_loop, i) for i in range(clients)]:
-            future.result()
-    wall = time.perf_counter() - start
-    return LoadResult(name, clients, wall, latencies, len(errors), errors[0] if errors else None)
-
-
-def report(result: LoadResult) -> LoadResult:
-    """Print one result as soon as it is known."""
-    print(TABLE_HEADER)
-    print(result.line())
-    if result.first_error:
-        print(f"  first error: {result.first_error}")
-    return result
-
-
 # ----------------------------------------------------------------------------- setup
 
 
-def train_and_materialize(root: Path) -> tuple[CtSegSettings, str, Path, float]:
-    """Train 1 epoch of the development network in ``root``, register and materialize it.
-
-    Returns:
-        Settings, registered version, materialized model folder, training seconds.
-    """
+def train_and_materialize(root: Path) -> Registered[CtSegSettings]:
+    """Train 1 epoch of the development network in ``root``, register and materialize it."""
     from medai.segmentation.training import train  # noqa: PLC0415 - torch and MONAI: setup only
-    from medai.serving.launch import materialize_model  # noqa: PLC0415 - imports MLflow
 
     overrides = [
-        f"data.root={root / 'data'}",
         "data.synthetic.n_cases=4",
         "train.epochs=1",
         "train.val_every=1",
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
         f"evaluate.output_dir={root / 'evaluation'}",
     ]
-    settings = BINDING.load(overrides, environ={})
-    started = time.perf_counter()
-    result = train(PROJECT, settings)
-    seconds = time.perf_counter() - started
-    model_dir = materialize_model(settings, BINDING.repo_root, root / "models", alias="challenger")
-    return settings, result.model_version, model_dir, seconds
+    return register_and_materialize(BINDING, lambda s: train(PROJECT, s), root, overrides)
 
 
 def write_test_volume(path: Path) -> Volume:
@@ -207,145 +121,7 @@ def segmenter_for(model_dir: Path) -> OnnxSegmenter:
     return OnnxSegmenter(bundle.onnx_path, prep, inference)
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (on the loopback interface)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    """The last lines of a subprocess log, for error messages."""
-    if not path.exists():
-        return "(no log)"
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join(text[-lines:])
-
-
-@contextmanager
-def subprocess_running(
-    argv: list[str], env: dict[str, str], log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``argv`` with output to ``log_path``; terminate, wait and if need be kill it."""
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate, wait, kill: never leave a server behind."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
-
-
-def wait_for_200(
-    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float, poll: float
-) -> float:
-    """Poll ``url`` until it answers 200; returns seconds since the call. Fails if it dies."""
-    start = time.perf_counter()
-    with httpx.Client(timeout=1.0, trust_env=False) as client:
-        while time.perf_counter() - start < timeout:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{process.args!r} exited with {process.returncode}:\n{log_tail(log_path)}"
-                )
-            try:
-                if client.get(url).status_code == 200:
-                    return time.perf_counter() - start
-            except httpx.TransportError:
-                pass
-            time.sleep(poll)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout} s:\n{log_tail(log_path)}")
-
-
 # ----------------------------------------------------------------------------- contenders
-
-
-def bench_raw_ort(
-    segmenter: OnnxSegmenter, volume: Volume, clients: int, seconds: float
-) -> tuple[LoadResult, LoadResult, NDArray[np.uint8]]:
-    """Single-thread latency and ``clients``-thread throughput of ``segmenter.segment``."""
-    reference = segmenter.segment(volume)  # warm-up, and the mask the server must return
-    segmenter.segment(volume)
-
-    def request(_: int) -> None:
-        segmenter.segment(volume)
-
-    single = report(run_load("raw ONNX Runtime in-process", request, 1, seconds / 2))
-    loaded = report(run_load("raw ONNX Runtime in-process", request, clients, seconds))
-    return single, loaded, reference
-
-
-def server_env(model_dir: Path, root: Path) -> dict[str, str]:
-    """The environment the tests give the server: development, a key, the model folder."""
-    env = {
-        **os.environ,
-        "MEDAI_ENV": "development",
-        "MEDAI_API_KEYS": API_KEY,
-        "MEDAI__API__MODEL_DIR": str(model_dir),
-        "TMPDIR": str(root),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
-
-
-def server_argv(port: int, python: Path | None = None) -> list[str]:
-    """The uvicorn command line on our app factory, exactly as the tests start it."""
-    return [
-        str(python or sys.executable),
-        "-m",
-        "uvicorn",
-        "--factory",
-        "ct_seg.api.main:create_app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
-
-
-def decode_mask(body: bytes) -> NDArray[np.uint8]:
-    """The mask in a ``/v1/predict`` response."""
-    image = nib.Nifti1Image.from_bytes(gzip.decompress(body))
-    return np.asarray(image.dataobj, dtype=np.uint8)
-
-
-def predict_request(url: str, clients: list[httpx.Client], upload: bytes) -> Callable[[int], None]:
-    """POST the upload to ``/v1/predict`` with client ``i``; raise unless 200 and a mask."""
-
-    def request(index: int) -> None:
-        response = clients[index].post(
-            f"{url}/v1/predict",
-            files={"file": ("volume.nii.gz", upload, "application/gzip")},
-            headers={"X-API-Key": API_KEY},
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-        if not response.content:
-            raise RuntimeError("HTTP 200 with an empty body")
-
-    return request
-
-
-@contextmanager
-def http_clients(count: int) -> Iterator[list[httpx.Client]]:
-    """``count`` keep-alive clients, one per load thread."""
-    clients = [httpx.Client(timeout=HTTP_TIMEOUT_S, trust_env=False) for _ in range(count)]
-    try:
-        yield clients
-    finally:
-        for client in clients:
-            client.close()
 
 
 @dataclass(frozen=True)
@@ -389,25 +165,12 @@ def time_starts(
     for attempt in range(1, count + 1):
         port = free_port()
         started = time.perf_counter()
-        with subprocess_running(server_argv(port, python), env, log_path) as process:
+        with subprocess_running(server_argv(APP_FACTORY, port, python), env, log_path) as process:
             url = f"http://{HOST}:{port}/ready"
             wait_for_200(url, process, log_path, READY_TIMEOUT_S, READY_POLL_S)
             seconds.append(time.perf_counter() - started)
         print(f"{label} start {attempt}: process start to /ready {seconds[-1]:.2f} s")
     return seconds
-
-
-def check_mask(url: str, client: httpx.Client, upload: bytes, reference: NDArray[np.uint8]) -> int:
-    """Voxels where the server's mask differs from the in-process one (0 expected)."""
-    response = client.post(
-        f"{url}/v1/predict",
-        files={"file": ("volume.nii.gz", upload, "application/gzip")},
-        headers={"X-API-Key": API_KEY},
-    )
-    response.raise_for_status()
-    mismatched = int(np.count_nonzero(decode_mask(response.content) != reference))
-    print(f"server mask vs in-process mask: {mismatched} voxels differ")
-    return mismatched
 
 
 def bench_our_server(
@@ -437,37 +200,34 @@ def bench_our_server(
         time_starts(cached_env, 1, log_path, "bytecode cache warm-up")
         ready_cached = time_starts(cached_env, args.starts, log_path, "bytecode cached")
 
-    port = free_port()
-    url = f"http://{HOST}:{port}"
-    with subprocess_running(server_argv(port), env, log_path) as process:
-        wait_for_200(f"{url}/ready", process, log_path, READY_TIMEOUT_S, READY_POLL_S)
-        with http_clients(max(args.clients, args.soak_clients)) as clients:
-            mismatched = check_mask(url, clients[0], upload, reference)
-            request = predict_request(url, clients, upload)
-            request(0)  # warm-up
-            single = report(run_load("our server /v1/predict", request, 1, args.seconds / 2))
-            loaded = report(run_load("our server /v1/predict", request, args.clients, args.seconds))
-            soak = None
-            if args.soak_seconds > 0:
-                soak = report(
-                    run_load(
-                        "our server /v1/predict (soak)",
-                        request,
-                        args.soak_clients,
-                        args.soak_seconds,
-                    )
+    files = {"file": ("volume.nii.gz", upload, NIFTI_GZ)}
+    with (
+        serving(APP_FACTORY, env, log_path) as server,
+        http_clients(max(args.clients, args.soak_clients)) as clients,
+    ):
+        mismatched = check_mask("upload", post_predict(clients[0], server.url, files), reference)
+        request = predict_request(server.url, clients, files)
+        request(0)  # warm-up
+        single = report(run_load("our server /v1/predict", request, 1, args.seconds / 2))
+        loaded = report(run_load("our server /v1/predict", request, args.clients, args.seconds))
+        soak = None
+        if args.soak_seconds > 0:
+            soak = report(
+                run_load(
+                    "our server /v1/predict (soak)", request, args.soak_clients, args.soak_seconds
                 )
-        print(f"server still running after the load: {process.poll() is None}")
+            )
+        print(f"server still running after the load: {server.alive}")
     return ServerResults(ready, ready_cached, single, loaded, soak, mismatched)
 
 
 def mlflow_payload(image: NDArray[np.float32]) -> bytes:
-    """``{"inputs": (1, 1, X, Y, Z)}`` JSON of the preprocessed volume.
+    """``{"inputs": (1, 1, X, Y, Z)}`` JSON of the preprocessed ``(1, X, Y, Z)`` volume.
 
     HU-windowed values are multiples of 1/500 (integer HU), so 4 decimals lose nothing
     and keep the body at a realistic size rather than 17 digits a value.
     """
-    nested = np.round(image.astype(np.float64), 4)[np.newaxis, np.newaxis].tolist()
+    nested = np.round(image.astype(np.float64), 4)[np.newaxis].tolist()
     return json.dumps({"inputs": nested}).encode()
 
 
@@ -589,11 +349,6 @@ def serving_venv_footprint(root: Path) -> Footprint:
 # ----------------------------------------------------------------------------- summary
 
 
-def verdict(ok: bool) -> str:  # noqa: FBT001 - a yes/no printer
-    """PASS or FAIL."""
-    return "PASS" if ok else "FAIL"
-
-
 def print_summary(
     raw: tuple[LoadResult, LoadResult],
     server: ServerResults | None,
@@ -602,7 +357,7 @@ def print_summary(
 ) -> None:
     """The final table and every ratio against its target."""
     print("\n=== summary ===")
-    print(TABLE_HEADER)
+    print(table_header())
     rows = [*raw]
     if server is not None:
         rows += [server.single, server.loaded] + ([server.soak] if server.soak else [])
@@ -613,11 +368,7 @@ def print_summary(
     print()
     raw_loaded = raw[1]
     if server is not None:
-        share = server.loaded.throughput / raw_loaded.throughput
-        print(
-            f"our server vs raw ONNX Runtime ({server.loaded.clients} clients): {share:.1%} "
-            f"(target >= {TARGET_VS_RAW:.0%})  {verdict(share >= TARGET_VS_RAW)}"
-        )
+        print(share_line("our server", server.loaded, raw_loaded, TARGET_VS_RAW))
         if mlflow is not None:
             ratio = server.loaded.throughput / max(mlflow[1].throughput, 1e-9)
             print(
@@ -659,12 +410,6 @@ def print_summary(
 # ----------------------------------------------------------------------------- main
 
 
-def phase(title: str) -> None:
-    """A phase header with the load average: other work on this machine skews every figure."""
-    one, five, _ = os.getloadavg()
-    print(f"\n--- {title} --- (load average {one:.2f} over 1 min, {five:.2f} over 5 min)")
-
-
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -682,11 +427,7 @@ def main() -> None:
     """Set up once, measure each contender alone, print the summary."""
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    with tempfile.TemporaryDirectory(prefix="serve-ct-seg-") as scratch:
-        root = Path(scratch)
-        # Anything reaching MLflow without explicit settings lands in the scratch store.
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'guard-mlflow.db'}"
-
+    with scratch_root("serve-ct-seg-") as root:
         footprint = None
         if not args.skip_venv:
             print("installing the serving-only environment ...")
@@ -694,13 +435,16 @@ def main() -> None:
             print(f"serving venv: {footprint.megabytes:.0f} MB, {footprint.present}")
 
         print("training and registering a development model (1 epoch) ...")
-        settings, version, model_dir, train_s = train_and_materialize(root)
-        print(f"ct-seg version {version} trained in {train_s:.0f} s, materialized: {model_dir}")
+        registered = train_and_materialize(root)
+        print(
+            f"ct-seg version {registered.version} trained in {registered.train_seconds:.0f} s, "
+            f"materialized: {registered.model_dir}"
+        )
 
         upload_path = root / "volume.nii.gz"
         volume = write_test_volume(upload_path)
         upload = upload_path.read_bytes()
-        segmenter = segmenter_for(model_dir)
+        segmenter = segmenter_for(registered.model_dir)
         model_input = segmenter.preprocess(volume)
         print(
             f"test volume {volume.shape} at {volume.spacing} mm, upload {len(upload) / 1e3:.0f}"
@@ -709,14 +453,14 @@ def main() -> None:
         )
 
         phase("1. raw ONNX Runtime in-process")
-        single, loaded, reference = bench_raw_ort(segmenter, volume, args.clients, args.seconds)
-        whole: Any = segmenter.predict_windows(model_input.image[np.newaxis, np.newaxis])
-        expected_argmax = np.asarray(whole[0].argmax(axis=0))
+        single, loaded, reference = bench_in_process(
+            "raw ONNX Runtime in-process", segmenter.segment, volume, args.clients, args.seconds
+        )
 
         phase("2. our server")
         serving_python = root / "serving-venv" / "bin" / "python" if footprint else None
         server = bench_our_server(
-            model_dir, root, upload, reference, args, serving_python=serving_python
+            registered.model_dir, root, upload, reference, args, serving_python=serving_python
         )
 
         mlflow = None
@@ -724,9 +468,11 @@ def main() -> None:
             phase("3. mlflow models serve")
             payload = mlflow_payload(model_input.image)
             print(f"JSON body {len(payload) / 1e6:.1f} MB")
+            whole: Any = segmenter.predict_windows(model_input.image[np.newaxis])
+            expected_argmax = np.asarray(whole[0].argmax(axis=0))
             mlflow = bench_mlflow(
-                settings,
-                version,
+                registered.settings,
+                registered.version,
                 root,
                 payload=payload,
                 expected_argmax=expected_argmax,
