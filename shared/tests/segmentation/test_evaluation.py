@@ -58,7 +58,8 @@ def test_version_tags_name_the_primary_metric_with_its_interval():
 
 
 def test_local_report_has_the_table_and_the_summary(summary, tmp_path):
-    table, summary_path = _write_local(tmp_path / "report", ROWS, summary)
+    columns = ["case_id", "label", "dice", "hd95_mm"]
+    table, summary_path = _write_local(tmp_path / "report", ROWS, summary, columns)
 
     with table.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

@@ -286,6 +286,8 @@ class _Chain:
     sw_batch_size: int
     input_bytes: int
     input_float32: bool
+    project_first: bool = False
+    """A project's normaliser runs first, on the whole image on the input grid."""
 
 
 def _f32(name: str, voxels: int, copies: int = 1) -> tuple[str, int]:
@@ -310,7 +312,17 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
     n_padded = voxel_count(geometry.padded_shape)
     k, c = chain.classes, chain.channels
     held_input = ("input volume", chain.input_bytes)
-    cast = 0 if chain.input_float32 else n_in * _FLOAT32
+    project: tuple[Stage, ...] = ()
+    if chain.project_first:  # its float32 result, and as much again for its own work
+        project = (
+            Stage(
+                "the project's normaliser on the input grid",
+                (held_input, _f32("normalised image and its work", n_in, 2 * c)),
+            ),
+        )
+        copy = n_in * c * _FLOAT32
+        held_input = ("input volume and its normalised copy", chain.input_bytes + copy)
+    cast = 0 if chain.input_float32 and not chain.project_first else n_in * _FLOAT32
     respacing = geometry.respacing()
     if respacing.unchanged:  # the input itself (a view), or its float32 copy
         respaced, work = cast, cast
@@ -341,6 +353,7 @@ def _numpy_stages(geometry: _Geometry, chain: _Chain) -> tuple[Stage, ...]:
         )
         work += n_in * _FLOAT32  # the z-scored channel is what is respaced
     return (
+        *project,
         *zscore,
         Stage("respacing", (held_input, slots, ("respacing", work))),
         Stage(
@@ -468,7 +481,7 @@ def plan_volume_segmentation(
     input_dtype: np.dtype[Any] | type[np.generic] = np.float32,
     backend: Backend = "numpy",
     channels: int = 1,
-    normalize: Literal["window", "zscore"] = "window",
+    normalize: Literal["window", "zscore", "project"] = "window",
 ) -> WorkPlan:
     """Plan reorient -> respace -> window -> sliding window -> resample back -> argmax.
 
@@ -487,7 +500,8 @@ def plan_volume_segmentation(
         input_dtype: The input array's type (float32 is used as is, others are cast).
         backend: ``numpy`` (``OnnxSegmenter``) or ``monai`` (``Segmenter``).
         channels: Input channels (e.g. four MRI contrasts), each on ``shape``'s grid.
-        normalize: ``window`` (after respacing) or ``zscore`` (on the input grid, before).
+        normalize: ``window`` (after respacing), ``zscore`` (on the input grid, before) or
+            ``project`` (the project's normaliser on the whole input, before).
 
     Returns:
         The plan; ``check_work`` compares it with the limits.
@@ -542,6 +556,7 @@ def plan_volume_segmentation(
             classes=classes,
             channels=channels,
             zscore_first=normalize == "zscore",
+            project_first=normalize == "project",
             roi_voxels=voxel_count(roi),
             sw_batch_size=sw_batch_size,
             input_bytes=voxel_count(input_shape) * dtype.itemsize * channels,

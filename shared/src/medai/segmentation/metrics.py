@@ -26,14 +26,39 @@ class CaseScore:
     hd95_mm: float
 
 
+@dataclass(frozen=True)
+class StructureMasks:
+    """One structure of one case as two binary masks: what a metric compares."""
+
+    name: str
+    predicted: np.ndarray
+    true: np.ndarray
+
+
+def structure_masks(
+    prediction: np.ndarray, truth: np.ndarray, structures: Mapping[int, str] | Regions
+) -> list[StructureMasks]:
+    """Each foreground label (a label map's ``labels``) or each region, as binary masks."""
+    if isinstance(structures, Regions):
+        predicted, true = region_masks(prediction, structures), region_masks(truth, structures)
+        return [
+            StructureMasks(name, p, t)
+            for name, p, t in zip(structures.names, predicted, true, strict=True)
+        ]
+    return [
+        StructureMasks(name, prediction == value, truth == value)
+        for value, name in structures.items()
+        if value != 0
+    ]
+
+
 def score_case(
     prediction: np.ndarray, truth: np.ndarray, labels: Mapping[int, str], spacing: Sequence[float]
 ) -> list[CaseScore]:
     """Dice and HD95 for every foreground label of one case (``score_mask``'s conventions)."""
     return [
-        score_mask(prediction == value, truth == value, name, spacing)
-        for value, name in labels.items()
-        if value != 0
+        score_mask(s.predicted, s.true, s.name, spacing)
+        for s in structure_masks(prediction, truth, labels)
     ]
 
 
@@ -41,10 +66,9 @@ def score_regions(
     prediction: np.ndarray, truth: np.ndarray, regions: Regions, spacing: Sequence[float]
 ) -> list[CaseScore]:
     """Dice and HD95 for every region of one case, from its two label maps."""
-    predicted, true = region_masks(prediction, regions), region_masks(truth, regions)
     return [
-        score_mask(p, t, name, spacing)
-        for p, t, name in zip(predicted, true, regions.names, strict=True)
+        score_mask(s.predicted, s.true, s.name, spacing)
+        for s in structure_masks(prediction, truth, regions)
     ]
 
 

@@ -38,6 +38,7 @@ from medai.inference.budget import DEFAULT_INPUT_NAME
 from medai.inference.normalize import normalize_intensity, zscore_nonzero
 from medai.io import ChannelVolume, Volume
 from medai.io.channels import ChannelCountError
+from medai.segmentation.extensions import IntensityNormalizer
 from medai.segmentation.regions import Regions
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.segmentation.work_plan import PlannedSegmentation, channels_of
@@ -81,6 +82,7 @@ class OnnxSegmenter(PlannedSegmentation):
         classes: int | None = None,
         regions: Regions | None = None,
         channels: int | None = None,
+        normalizer: IntensityNormalizer | None = None,
     ) -> None:
         """Load the network once; every ``segment`` call reuses the session.
 
@@ -96,6 +98,7 @@ class OnnxSegmenter(PlannedSegmentation):
                 softmax model (argmax over ``K`` classes).
             channels: ``C``, for a graph that leaves it free; None reads it from the
                 graph (1 when the graph does not say).
+            normalizer: The project's normaliser, for ``prep.normalize == "project"``.
 
         Raises:
             ValueError: If the model does not take exactly one 5D input, its number of
@@ -134,9 +137,15 @@ class OnnxSegmenter(PlannedSegmentation):
                 f"{onnx_path}: the graph has {self.classes} output channels but the model's "
                 f"regions are {len(regions)} ({', '.join(regions.names)})"
             )
+        if prep.normalize == "project" and normalizer is None:
+            raise ValueError(
+                f"{onnx_path}: the model was trained with the project's own normalizer "
+                "(preprocessing.normalize: project) and none was given"
+            )
         self.regions = regions
         self.prep = prep
         self.inference = inference
+        self.normalizer = normalizer if prep.normalize == "project" else None
         self.limits = limits or WorkLimits()
 
     def predict_windows(self, windows: NDArray[Any]) -> FloatArray:
@@ -159,9 +168,12 @@ class OnnxSegmenter(PlannedSegmentation):
         """
         self._require_channels(volume)
         arrays = volume.array if isinstance(volume, ChannelVolume) else volume.array[np.newaxis]
+        if self.normalizer is not None:  # the project's, on the whole input grid, first
+            arrays = _project_normalised(self.normalizer, arrays)
         image: FloatArray | None = None
         affine = volume.affine
         zscore_first = self.prep.normalize == "zscore"
+        normalised_first = zscore_first or self.normalizer is not None
         for index, channel in enumerate(arrays):
             source = zscore_nonzero(channel[np.newaxis])[0] if zscore_first else channel
             oriented, oriented_affine = reorient_to(source, volume.affine, self.prep.orientation)
@@ -171,7 +183,7 @@ class OnnxSegmenter(PlannedSegmentation):
             del source, oriented
             normalised = (
                 resampled[np.newaxis]
-                if zscore_first
+                if normalised_first
                 else normalize_intensity(resampled[np.newaxis], "window", self.prep.window)
             )
             del resampled
@@ -289,6 +301,21 @@ class OnnxSegmenter(PlannedSegmentation):
 
 REGION_THRESHOLD = 0.5
 """A region is present where its probability is above this (``label_map_from_regions``')."""
+
+
+def _project_normalised(normalizer: IntensityNormalizer, arrays: NDArray[Any]) -> FloatArray:
+    """The project's normaliser on ``(C, X, Y, Z)``, checked to keep the shape.
+
+    Raises:
+        ValueError: it returned another shape (a project bug, named as such).
+    """
+    normalised = np.ascontiguousarray(normalizer(arrays), dtype=np.float32)
+    if normalised.shape != arrays.shape:
+        raise ValueError(
+            f"the project's normalizer returned shape {normalised.shape} for an image of "
+            f"shape {arrays.shape}; it must keep the shape"
+        )
+    return normalised
 
 
 def _fixed_axis(onnx_path: Path, what: str, in_graph: object, given: int | None) -> int:

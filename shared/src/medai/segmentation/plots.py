@@ -6,8 +6,8 @@ servers that never plot never import it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import matplotlib as mpl
 
@@ -28,15 +28,21 @@ _LABEL_COLOURS = ListedColormap(
 
 @dataclass(frozen=True)
 class OverlayCase:
-    """One case to draw: the image (in its own units), the true and predicted label maps."""
+    """One case to draw: the image (in its own units), the true and predicted label maps.
+
+    ``image`` is the first (or only) channel; ``channels`` every channel of a
+    multi-channel image by name (``FLAIR``, ``T1c``, ...), for a project's own figure
+    that shows each region on the contrast where it is seen.
+    """
 
     title: str
     image: np.ndarray
     truth: np.ndarray
     prediction: np.ndarray
+    channels: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-def _shown(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+def display_slice(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
     """The slice in [0, 1]: the window, or (None, z-scored MRI) its nonzero 1st-99th percentile."""
     if window is None:
         inside = image[image != 0]
@@ -55,7 +61,7 @@ def plot_overlays(cases: Sequence[OverlayCase], window: tuple[float, float] | No
     figure, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
     for row, case in zip(axes, cases, strict=False):
         index = most_labelled_slice(case.truth)
-        image = _shown(case.image[:, :, index], window).T
+        image = display_slice(case.image[:, :, index], window).T
         panels = (
             ("image", None),
             ("truth", case.truth[:, :, index].T),
@@ -90,7 +96,7 @@ def plot_region_overlays(
     figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
     for row, case in zip(axes, cases, strict=False):
         index = most_labelled_slice(case.truth)
-        image = _shown(case.image[:, :, index], window).T
+        image = display_slice(case.image[:, :, index], window).T
         truths = region_masks(case.truth[:, :, index], regions)
         predictions = region_masks(case.prediction[:, :, index], regions)
         row[0].imshow(image, cmap="gray", origin="lower")
@@ -112,3 +118,12 @@ def plot_region_overlays(
             axis.axis("off")
     figure.tight_layout()
     return figure
+
+
+def default_overlays(
+    cases: Sequence[OverlayCase], regions: Regions | None, window: tuple[float, float] | None
+) -> Figure:
+    """The kind's evaluation figure: label overlays, or one panel per region."""
+    if regions is None:
+        return plot_overlays(cases, window)
+    return plot_region_overlays(cases, regions, window)

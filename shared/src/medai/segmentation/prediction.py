@@ -138,6 +138,7 @@ def predict_to_file(
             model.inference,
             limits=settings.limits,
             regions=model.regions,
+            normalizer=project.normalizer_for(model.preprocessing),
         )
         try:
             mask = segmenter.segment(volume)

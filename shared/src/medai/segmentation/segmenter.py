@@ -19,6 +19,7 @@ from monai.transforms import SpatialResample
 
 from medai.config.sections import WorkLimits
 from medai.io import ChannelVolume, Volume
+from medai.segmentation.extensions import IntensityNormalizer
 from medai.segmentation.regions import Regions, label_map_from_regions
 from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.segmentation.transforms import (
@@ -62,6 +63,7 @@ class Segmenter(PlannedSegmentation):
         limits: WorkLimits | None = None,
         classes: int | None = None,
         regions: Regions | None = None,
+        normalizer: IntensityNormalizer | None = None,
     ) -> None:
         """Keep the network in eval mode with the settings it was trained with.
 
@@ -75,12 +77,13 @@ class Segmenter(PlannedSegmentation):
                 the network says.
             regions: The regions a sigmoid model predicts (one output each); None: the
                 outputs are label logits (argmax).
+            normalizer: The project's normaliser, for ``prep.normalize == "project"``.
         """
         self.network = network.to(device).eval()
         self.prep = prep
         self.inference = inference
         self.device = device
-        self.transforms = inference_transforms(prep)
+        self.transforms = inference_transforms(prep, normalizer)
         self.limits = limits or WorkLimits()
         self.regions = regions
         self.classes = classes or (len(regions) if regions is not None else classes_of(network))

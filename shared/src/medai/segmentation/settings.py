@@ -30,14 +30,16 @@ class PreprocessingSettings(Section):
     ``normalize: window`` maps the intensity window ``[intensity_min, intensity_max]`` to
     ``[0, 1]`` and clips: Hounsfield units for CT. ``normalize: zscore`` standardises each
     channel over its nonzero voxels (MRI, whose units are arbitrary; the window is then
-    only the display range). Both: ``medai.inference.normalize``.
+    only the display range). Both: ``medai.inference.normalize``. ``normalize: project``
+    runs the project's own normaliser (``SegmentationProject.normalizer``, its
+    ``utils/preprocessing.py``) on the input grid, before resampling.
     """
 
     orientation: str = Field(default="RAS", pattern=r"^[LR][AP][SI]$|^[LR][SI][AP]$|^[AP][LR][SI]$")
     target_spacing: Triple = (1.5, 1.5, 1.5)
     intensity_min: float = -200.0
     intensity_max: float = 300.0
-    normalize: Literal["window", "zscore"] = "window"
+    normalize: Literal["window", "zscore", "project"] = "window"
     patch_size: IntTriple = (64, 64, 64)
 
     @model_validator(mode="after")

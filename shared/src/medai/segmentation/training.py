@@ -30,6 +30,7 @@ from medai.engine.task import OptimiserSettings, TrainingTask
 from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.segmentation.data import SegmentationData, case_item
+from medai.segmentation.extensions import IntensityNormalizer
 from medai.segmentation.networks import SegmentationNetwork, check_network_fits
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.regions import Regions
@@ -95,6 +96,7 @@ class SegmentationTask(TrainingTask):
         settings: SegmentationSettings,
         class_names: Sequence[str],
         regions: Regions | None = None,
+        normalizer: IntensityNormalizer | None = None,
     ) -> None:
         """Set up loss and metric for ``network``.
 
@@ -103,10 +105,12 @@ class SegmentationTask(TrainingTask):
             settings: The run's settings.
             class_names: The foreground labels' names (label-based; ignored with regions).
             regions: The regions the network predicts, one output each; None: labels.
+            normalizer: The project's normaliser (``normalize: project``), or None.
         """
         super().__init__(network, optimiser_settings(settings))
         self.settings = settings
         self.regions = regions
+        self.normalizer = normalizer
         self.class_names = tuple(class_names) if regions is None else regions.names
         self.loss: torch.nn.Module = (
             DiceCELoss(to_onehot_y=True, softmax=True) if regions is None else RegionLoss()
@@ -143,6 +147,7 @@ class SegmentationTask(TrainingTask):
             self.settings.inference,
             str(self.device),
             limits=self.settings.limits,
+            normalizer=self.normalizer,
         )
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:  # noqa: ARG002
@@ -162,7 +167,9 @@ class SegmentationTask(TrainingTask):
 
 
 def _build_loaders(
-    settings: SegmentationSettings, data: SegmentationData
+    settings: SegmentationSettings,
+    data: SegmentationData,
+    normalizer: IntensityNormalizer | None,
 ) -> tuple[DataLoader, DataLoader]:
     labels = list(data.labels)
     channels = data.dataset.channels
@@ -178,6 +185,7 @@ def _build_loaders(
             settings.limits,
             channels=channels,
             regions=regions,
+            normalizer=normalizer,
         ),
         cache_rate=settings.train.cache_rate,
         num_workers=None,
@@ -186,7 +194,12 @@ def _build_loaders(
     val_ds = Dataset(
         val_items,
         validation_transforms(
-            settings.preprocessing, labels, settings.limits, channels=channels, regions=regions
+            settings.preprocessing,
+            labels,
+            settings.limits,
+            channels=channels,
+            regions=regions,
+            normalizer=normalizer,
         ),
     )
     val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
@@ -200,14 +213,17 @@ def _build_loaders(
 
 
 def data_loaders(
-    settings: SegmentationSettings, data: SegmentationData
+    settings: SegmentationSettings,
+    data: SegmentationData,
+    normalizer: IntensityNormalizer | None = None,
 ) -> tuple[DataLoader, DataLoader]:
     """Training and validation loaders over cached, preprocessed volumes.
 
-    A broken case raises its own error (naming the file), not MONAI's wrapper.
+    ``normalizer`` is the project's (``normalize: project``). A broken case raises its own
+    error (naming the file), not MONAI's wrapper.
     """
     try:
-        return _build_loaders(settings, data)
+        return _build_loaders(settings, data, normalizer)
     except RuntimeError as exc:
         cause = find_cause(exc, (MedicalImageError,))
         if cause is None:
@@ -223,7 +239,8 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
 
     Raises:
         medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
-            here (before any data is read).
+            here, or ``preprocessing.normalize`` does not match the project's normaliser
+            (before any data is read).
         medai.data.DatasetError, medai.io.MedicalImageError: the data cannot be used.
         medai.errors.NetworkContractError: the network's channels differ from the data's
             (input channels, or outputs: one per label, or one per region).
@@ -232,6 +249,8 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
 
     started = time.perf_counter()
     devices = plan_devices(settings.train)
+    project.check_preprocessing(settings.preprocessing)
+    normalizer = project.normalizer_for(settings.preprocessing)
     torch.manual_seed(settings.seed)
     data = project.load_data(settings)
     in_channels = len(data.dataset.channels)
@@ -244,9 +263,9 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
         else f"regions ({', '.join(regions.names)})"
     )
     check_network_fits(network, in_channels, out_channels, outputs=outputs)
-    train_loader, val_loader = data_loaders(settings, data)
+    train_loader, val_loader = data_loaders(settings, data, normalizer)
     task = SegmentationTask(
-        network, settings, list(data.dataset.foreground_labels.values()), regions
+        network, settings, list(data.dataset.foreground_labels.values()), regions, normalizer
     )
 
     def register(tags: Mapping[str, str]) -> str:

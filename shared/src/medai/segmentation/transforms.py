@@ -39,6 +39,7 @@ from medai.io import ChannelVolume, MedicalImageError, Volume, read_nifti
 from medai.io.channels import OpenedChannels, open_channels
 from medai.io.nifti import open_nifti
 from medai.segmentation.data import IMAGE, LABEL
+from medai.segmentation.extensions import IntensityNormalizer
 from medai.segmentation.regions import Regions
 from medai.segmentation.settings import PreprocessingSettings, TrainSettings
 
@@ -46,6 +47,7 @@ __all__ = [
     "IMAGE",
     "LABEL",
     "LoadCased",
+    "ProjectNormalized",
     "RegionMasksd",
     "channels_to_metatensor",
     "geometry_and_intensity",
@@ -219,12 +221,56 @@ class RegionMasksd(MapTransform):
         return out
 
 
-def intensity_normalisation(prep: PreprocessingSettings) -> MapTransform:
+class ProjectNormalized(MapTransform):
+    """A project's own numpy normaliser (``normalize: project``) in the MONAI chain.
+
+    The very function the ONNX server calls, so training and serving cannot disagree;
+    the image keeps its affine and metadata.
+    """
+
+    def __init__(self, normalizer: IntensityNormalizer) -> None:
+        """Normalise ``IMAGE`` with ``normalizer``."""
+        super().__init__(keys=[IMAGE])
+        self.normalizer = normalizer
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """The item with its image normalised; its shape must not change.
+
+        Raises:
+            ValueError: the normaliser returned another shape (naming both).
+        """
+        out = dict(data)
+        image = out[IMAGE]
+        array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image
+        normalised = np.ascontiguousarray(self.normalizer(array), dtype=np.float32)
+        if normalised.shape != array.shape:
+            raise ValueError(
+                f"the project's normalizer returned shape {normalised.shape} for an image of "
+                f"shape {array.shape}; it must keep the shape"
+            )
+        tensor = torch.from_numpy(normalised)
+        out[IMAGE] = (
+            MetaTensor(tensor, meta=image.meta) if isinstance(image, MetaTensor) else tensor
+        )
+        return out
+
+
+def intensity_normalisation(
+    prep: PreprocessingSettings, normalizer: IntensityNormalizer | None = None
+) -> MapTransform:
     """``preprocessing.normalize`` as a MONAI transform (numpy twin: ``medai.inference.normalize``).
 
     ``window`` maps the intensity window to [0, 1] and clips; ``zscore`` standardises each
-    channel over its nonzero voxels, zero staying zero.
+    channel over its nonzero voxels, zero staying zero; ``project`` runs the project's
+    normaliser.
+
+    Raises:
+        ValueError: ``project`` without a normaliser.
     """
+    if prep.normalize == "project":
+        if normalizer is None:
+            raise ValueError("preprocessing.normalize is 'project' but no normalizer was given")
+        return ProjectNormalized(normalizer)
     if prep.normalize == "zscore":
         return NormalizeIntensityd(keys=[IMAGE], nonzero=True, channel_wise=True)
     return ScaleIntensityRanged(
@@ -237,10 +283,15 @@ def intensity_normalisation(prep: PreprocessingSettings) -> MapTransform:
     )
 
 
-def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> list[MapTransform]:
+def geometry_and_intensity(
+    prep: PreprocessingSettings,
+    keys: Sequence[str],
+    normalizer: IntensityNormalizer | None = None,
+) -> list[MapTransform]:
     """Reorient, resample to the target spacing and normalise intensities (``normalize``).
 
-    ``zscore`` runs first, on the input grid, where "nonzero" is exactly the head:
+    ``zscore`` and a project's normaliser run first, on the input grid, where "nonzero"
+    is exactly the head:
     bilinear resampling leaves tiny nonzero values at its border that differ between
     MONAI and the numpy server (and between devices), and would move the statistics
     (nnU-Net also normalises before resampling). ``window`` is pointwise and stays last,
@@ -253,8 +304,8 @@ def geometry_and_intensity(prep: PreprocessingSettings, keys: Sequence[str]) -> 
         Orientationd(keys=list(keys), axcodes=prep.orientation, labels=None),
         Spacingd(keys=list(keys), pixdim=prep.target_spacing, mode=modes),
     ]
-    if prep.normalize == "zscore":
-        return [intensity_normalisation(prep), *geometry]
+    if prep.normalize in {"zscore", "project"}:
+        return [intensity_normalisation(prep, normalizer), *geometry]
     return [*geometry, intensity_normalisation(prep)]
 
 
@@ -266,19 +317,21 @@ def training_transforms(
     *,
     channels: Sequence[str] | None = None,
     regions: Regions | None = None,
+    normalizer: IntensityNormalizer | None = None,
 ) -> Compose:
     """Load, normalise and pad (cached by ``CacheDataset``), then sample random patches.
 
     ``limits`` (the project's ``limits`` section; None: the defaults) bounds the grid each
     case resamples to, checked from its header before the case is resampled; ``channels``
     (the dataset's channel names; None: any count) the channels each case must have;
-    ``regions`` (None: label-based) turns each patch's label into region masks.
+    ``regions`` (None: label-based) turns each patch's label into region masks;
+    ``normalizer`` is the project's (``normalize: project``).
     """
     keys = [IMAGE, LABEL]
     return Compose(
         [
             LoadCased(allowed_labels, prep, limits, channels),
-            *geometry_and_intensity(prep, keys),
+            *geometry_and_intensity(prep, keys, normalizer),
             SpatialPadd(keys=keys, spatial_size=prep.patch_size),
             RandCropByPosNegLabeld(
                 keys=keys,
@@ -304,6 +357,7 @@ def validation_transforms(
     *,
     channels: Sequence[str] | None = None,
     regions: Regions | None = None,
+    normalizer: IntensityNormalizer | None = None,
 ) -> Compose:
     """Whole volumes, normalised like training, for sliding-window validation.
 
@@ -313,7 +367,7 @@ def validation_transforms(
     return Compose(
         [
             LoadCased(allowed_labels, prep, limits, channels),
-            *geometry_and_intensity(prep, keys),
+            *geometry_and_intensity(prep, keys, normalizer),
             *_region_target(regions),
         ]
     )
@@ -323,6 +377,8 @@ def _region_target(regions: Regions | None) -> list[MapTransform]:
     return [] if regions is None else [RegionMasksd(regions)]
 
 
-def inference_transforms(prep: PreprocessingSettings) -> Compose:
+def inference_transforms(
+    prep: PreprocessingSettings, normalizer: IntensityNormalizer | None = None
+) -> Compose:
     """Image-only chain used by evaluation and prediction on an already loaded volume."""
-    return Compose(geometry_and_intensity(prep, [IMAGE]))
+    return Compose(geometry_and_intensity(prep, [IMAGE], normalizer))

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from medai.config import ConfigError
 from medai.io import ChannelVolume, DicomAcceptance, Volume
 from medai.project import ProjectBinding
+from medai.segmentation.extensions import IntensityNormalizer
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions, regions_from_json
 from medai.segmentation.settings import (
@@ -125,8 +127,15 @@ def settings_from_card(
     return prep, settings.inference
 
 
-def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> SegmentationServedModel:
-    """Serve the ONNX graph of a materialized model folder on ONNX Runtime."""
+def load_onnx_model(
+    model_dir: Path,
+    settings: SegmentationSettings,
+    normalizer: IntensityNormalizer | None = None,
+) -> SegmentationServedModel:
+    """Serve the ONNX graph of a materialized model folder on ONNX Runtime.
+
+    ``normalizer`` is the project's, for a model trained with ``normalize: project``.
+    """
     from medai.segmentation.onnx_segmenter import OnnxSegmenter  # noqa: PLC0415 - onnxruntime
 
     bundle = ModelBundle.load(model_dir)
@@ -141,6 +150,7 @@ def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> Segmenta
             limits=settings.limits,
             regions=regions,
             channels=len(channels) or None,
+            normalizer=normalizer,
         )
     except ValueError as exc:  # the graph disagrees with its own card
         raise BundleError(f"{card.name} version {card.version}: {exc}") from None
@@ -155,7 +165,10 @@ def load_onnx_model(model_dir: Path, settings: SegmentationSettings) -> Segmenta
 
 
 def load_torch_model(
-    binding: ProjectBinding[SettingsT], model_dir: Path, settings: SegmentationSettings
+    binding: ProjectBinding[SettingsT],
+    model_dir: Path,
+    settings: SegmentationSettings,
+    normalizer: IntensityNormalizer | None = None,
 ) -> SegmentationServedModel:
     """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
     from medai.segmentation.registry import load_model_version  # noqa: PLC0415 - heavy
@@ -165,7 +178,9 @@ def load_torch_model(
     network = load_model_version(binding, settings, card.version)
     prep, inference = settings_from_card(card, settings)
     channels, regions = channels_of(card), regions_of(card)
-    segmenter = Segmenter(network, prep, inference, limits=settings.limits, regions=regions)
+    segmenter = Segmenter(
+        network, prep, inference, limits=settings.limits, regions=regions, normalizer=normalizer
+    )
     return SegmentationServedModel(
         card,
         labels_of(card),
@@ -177,9 +192,21 @@ def load_torch_model(
 
 
 def model_loaders(project: SegmentationProject[SettingsT]) -> dict[str, ModelLoader[SettingsT]]:
-    """The project's loader per ``api.backend`` value."""
+    """The project's loader per ``api.backend`` value, with its normaliser where needed."""
+
+    def normalizer(model_dir: Path, settings: SettingsT) -> IntensityNormalizer | None:
+        prep, _ = settings_from_card(ModelBundle.load(model_dir).card, settings)
+        try:
+            return project.normalizer_for(prep)
+        except ConfigError as exc:  # the model needs code this server does not have
+            raise BundleError(f"{model_dir}: {exc.problem}") from None
+
+    def onnx_loader(model_dir: Path, settings: SettingsT) -> SegmentationServedModel:
+        return load_onnx_model(model_dir, settings, normalizer(model_dir, settings))
 
     def torch_loader(model_dir: Path, settings: SettingsT) -> SegmentationServedModel:
-        return load_torch_model(project.binding, model_dir, settings)
+        return load_torch_model(
+            project.binding, model_dir, settings, normalizer(model_dir, settings)
+        )
 
-    return {"onnx": load_onnx_model, "torch": torch_loader}
+    return {"onnx": onnx_loader, "torch": torch_loader}
