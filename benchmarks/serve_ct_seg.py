@@ -2,7 +2,7 @@
 
 One run trains and registers a development-size ct-seg model in a throwaway MLflow store
 (never the user's), materializes it as ``invoke serve`` does, and sends the very same
-synthetic 64^3 CT volume (1.5 mm, so no resampling) to three contenders, one at a time:
+synthetic 64^3 CT volume (1.5 mm, so no resampling) to three contenders:
 
 1. raw ONNX Runtime in-process (the limit): ``OnnxSegmenter.segment`` on the already decoded
    volume, i.e. the server's sliding-window model work without HTTP, gzip or NIfTI coding;
@@ -11,7 +11,9 @@ synthetic 64^3 CT volume (1.5 mm, so no resampling) to three contenders, one at 
    from process start to the first 200 on ``/ready`` (as the environment is, then with a
    bytecode cache in the scratch folder, as an image built with ``UV_COMPILE_BYTECODE=1``
    would start: ``PYTHONDONTWRITEBYTECODE=1`` and a venv without ``.pyc`` files make every
-   start compile each imported module again), and a soak at many clients;
+   start compile each imported module again), and a soak at many clients. The raw
+   session and the server take turns (``--rounds``, in alternating order), so load from
+   elsewhere on a shared machine weighs on both alike;
 3. ``mlflow models serve`` of the same registered version (PyTorch flavour), POST
    ``/invocations`` with the preprocessed volume as JSON: one forward pass over the whole
    volume, which is less work than our sliding window, so the comparison favours MLflow.
@@ -20,7 +22,8 @@ It also installs a serving-only environment (``uv sync --package ct-seg --no-dev
 reports its size and whether torch, MONAI and MLflow stayed out of it.
 
     uv run python benchmarks/serve_ct_seg.py [--seconds 20] [--soak-seconds 60]
-        [--clients 4] [--soak-clients 32] [--starts 3] [--skip-mlflow]
+        [--clients 4] [--soak-clients 32] [--rounds 4] [--starts 3] [--skip-mlflow]
+        [--skip-venv]
 
 Targets: our server >= 20x ``mlflow models serve``; >= 80% of raw ONNX Runtime; 0 errors at
 32 clients; process start to ``/ready`` <= 3 s.
@@ -36,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,6 @@ from serving_harness import (
     READY_TIMEOUT_S,
     LoadResult,
     Registered,
-    bench_in_process,
     check_mask,
     free_port,
     http_clients,
@@ -58,6 +61,7 @@ from serving_harness import (
     predict_request,
     register_and_materialize,
     report,
+    run_interleaved,
     run_load,
     scratch_root,
     server_argv,
@@ -78,6 +82,8 @@ from medai.segmentation.settings import InferenceSettings, PreprocessingSettings
 from medai.serving import ModelBundle
 
 APP_FACTORY = "ct_seg.api.main:create_app"
+RAW = "raw ONNX Runtime in-process"
+SERVED = "our server /v1/predict"
 MLFLOW_READY_TIMEOUT_S = 180.0
 MLFLOW_POLL_S = 0.5
 VOLUME_EDGE = 64
@@ -126,10 +132,12 @@ def segmenter_for(model_dir: Path) -> OnnxSegmenter:
 
 @dataclass(frozen=True)
 class ServerResults:
-    """Everything measured on our server."""
+    """Everything measured on our server, and the raw session in turns alternating with it."""
 
     ready_seconds: list[float]
     ready_cached_seconds: list[float]
+    raw_single: LoadResult
+    raw_loaded: LoadResult
     single: LoadResult
     loaded: LoadResult
     soak: LoadResult | None
@@ -180,12 +188,15 @@ def bench_our_server(
     reference: NDArray[np.uint8],
     args: argparse.Namespace,
     *,
+    raw: Callable[[int], None],
     serving_python: Path | None = None,
 ) -> ServerResults:
-    """Start-to-ready (as is, then compiled), latency, throughput, the soak.
+    """Start-to-ready (as is, then compiled), latency and throughput beside ``raw``, the soak.
 
     "Compiled" is the serving-only venv synced with ``--compile-bytecode``, as a serving
     image is built, when it exists; otherwise this venv with a warmed bytecode cache.
+    The raw session and the server take turns (``args.rounds``), so load from elsewhere
+    on the machine weighs on both alike.
     """
     log_path = root / "server.log"
     env = server_env(model_dir, root)
@@ -208,17 +219,27 @@ def bench_our_server(
         mismatched = check_mask("upload", post_predict(clients[0], server.url, files), reference)
         request = predict_request(server.url, clients, files)
         request(0)  # warm-up
-        single = report(run_load("our server /v1/predict", request, 1, args.seconds / 2))
-        loaded = report(run_load("our server /v1/predict", request, args.clients, args.seconds))
+        contenders = {RAW: raw, SERVED: request}
+        single = run_interleaved(contenders, 1, args.seconds / 2, args.rounds)
+        loaded = run_interleaved(contenders, args.clients, args.seconds, args.rounds)
+        for result in (*single.values(), *loaded.values()):
+            report(result)
         soak = None
         if args.soak_seconds > 0:
             soak = report(
-                run_load(
-                    "our server /v1/predict (soak)", request, args.soak_clients, args.soak_seconds
-                )
+                run_load(f"{SERVED} (soak)", request, args.soak_clients, args.soak_seconds)
             )
         print(f"server still running after the load: {server.alive}")
-    return ServerResults(ready, ready_cached, single, loaded, soak, mismatched)
+    return ServerResults(
+        ready,
+        ready_cached,
+        single[RAW],
+        loaded[RAW],
+        single[SERVED],
+        loaded[SERVED],
+        soak,
+        mismatched,
+    )
 
 
 def mlflow_payload(image: NDArray[np.float32]) -> bytes:
@@ -350,49 +371,45 @@ def serving_venv_footprint(root: Path) -> Footprint:
 
 
 def print_summary(
-    raw: tuple[LoadResult, LoadResult],
-    server: ServerResults | None,
+    server: ServerResults,
     mlflow: tuple[float, LoadResult] | None,
     footprint: Footprint | None,
 ) -> None:
     """The final table and every ratio against its target."""
     print("\n=== summary ===")
     print(table_header())
-    rows = [*raw]
-    if server is not None:
-        rows += [server.single, server.loaded] + ([server.soak] if server.soak else [])
+    rows = [server.raw_single, server.single, server.raw_loaded, server.loaded]
+    rows += [server.soak] if server.soak else []
     if mlflow is not None:
         rows.append(mlflow[1])
     for row in rows:
         print(row.line())
     print()
-    raw_loaded = raw[1]
-    if server is not None:
-        print(share_line("our server", server.loaded, raw_loaded, TARGET_VS_RAW))
-        if mlflow is not None:
-            ratio = server.loaded.throughput / max(mlflow[1].throughput, 1e-9)
-            print(
-                f"our server vs mlflow models serve ({mlflow[1].clients} clients): {ratio:.1f}x "
-                f"(target >= {TARGET_VS_MLFLOW:.0f}x)  {verdict(ratio >= TARGET_VS_MLFLOW)}"
-            )
-        if server.soak is not None:
-            print(
-                f"{server.soak.clients} clients for {server.soak.wall_seconds:.0f} s: "
-                f"{server.soak.errors} errors (target 0), p99 {server.soak.percentile_ms(99):.0f}"
-                f" ms, {server.soak.throughput:.2f} vol/s  {verdict(server.soak.errors == 0)}"
-            )
-        for label, seconds in (
-            ("as is", server.ready_seconds),
-            ("compiled (serving venv)", server.ready_cached_seconds),
-        ):
-            worst = max(seconds)
-            starts = ", ".join(f"{s:.2f}" for s in seconds)
-            print(
-                f"process start to /ready ({label}): median {statistics.median(seconds):.2f} s, "
-                f"worst {worst:.2f} s ({starts}) (target <= {TARGET_READY_S:.0f} s)  "
-                f"{verdict(worst <= TARGET_READY_S)}"
-            )
-        print(f"server mask vs in-process mask: {server.mismatched_voxels} voxels differ")
+    print(share_line("our server", server.loaded, server.raw_loaded, TARGET_VS_RAW))
+    if mlflow is not None:
+        ratio = server.loaded.throughput / max(mlflow[1].throughput, 1e-9)
+        print(
+            f"our server vs mlflow models serve ({mlflow[1].clients} clients): {ratio:.1f}x "
+            f"(target >= {TARGET_VS_MLFLOW:.0f}x)  {verdict(ratio >= TARGET_VS_MLFLOW)}"
+        )
+    if server.soak is not None:
+        print(
+            f"{server.soak.clients} clients for {server.soak.wall_seconds:.0f} s: "
+            f"{server.soak.errors} errors (target 0), p99 {server.soak.percentile_ms(99):.0f}"
+            f" ms, {server.soak.throughput:.2f} vol/s  {verdict(server.soak.errors == 0)}"
+        )
+    for label, seconds in (
+        ("as is", server.ready_seconds),
+        ("compiled (serving venv)", server.ready_cached_seconds),
+    ):
+        worst = max(seconds)
+        starts = ", ".join(f"{s:.2f}" for s in seconds)
+        print(
+            f"process start to /ready ({label}): median {statistics.median(seconds):.2f} s, "
+            f"worst {worst:.2f} s ({starts}) (target <= {TARGET_READY_S:.0f} s)  "
+            f"{verdict(worst <= TARGET_READY_S)}"
+        )
+    print(f"server mask vs in-process mask: {server.mismatched_voxels} voxels differ")
     if mlflow is not None:
         print(f"mlflow models serve: process start to /ping {mlflow[0]:.1f} s")
     if footprint is not None:
@@ -417,6 +434,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--soak-seconds", type=float, default=60.0, help="0 skips the soak")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--soak-clients", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=4, help="turns raw and server alternate")
     parser.add_argument("--starts", type=int, default=3, help="server starts timed to /ready")
     parser.add_argument("--skip-mlflow", action="store_true", help="skip mlflow models serve")
     parser.add_argument("--skip-venv", action="store_true", help="skip the serving venv size")
@@ -452,20 +470,26 @@ def main() -> None:
             f"overlap {segmenter.inference.overlap}, sw_batch {segmenter.inference.sw_batch_size}"
         )
 
-        phase("1. raw ONNX Runtime in-process")
-        single, loaded, reference = bench_in_process(
-            "raw ONNX Runtime in-process", segmenter.segment, volume, args.clients, args.seconds
-        )
+        reference = segmenter.segment(volume)  # warm-up, and the mask the server must return
 
-        phase("2. our server")
+        def raw(_: int) -> None:
+            segmenter.segment(volume)
+
+        phase(f"1. our server, and raw ONNX Runtime in-process in {args.rounds} turns each")
         serving_python = root / "serving-venv" / "bin" / "python" if footprint else None
         server = bench_our_server(
-            registered.model_dir, root, upload, reference, args, serving_python=serving_python
+            registered.model_dir,
+            root,
+            upload,
+            reference,
+            args,
+            raw=raw,
+            serving_python=serving_python,
         )
 
         mlflow = None
         if not args.skip_mlflow:
-            phase("3. mlflow models serve")
+            phase("2. mlflow models serve")
             payload = mlflow_payload(model_input.image)
             print(f"JSON body {len(payload) / 1e6:.1f} MB")
             whole: Any = segmenter.predict_windows(model_input.image[np.newaxis])
@@ -479,7 +503,7 @@ def main() -> None:
                 args=args,
             )
 
-        print_summary((single, loaded), server, mlflow, footprint)
+        print_summary(server, mlflow, footprint)
 
 
 if __name__ == "__main__":

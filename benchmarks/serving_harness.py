@@ -168,32 +168,6 @@ def report(result: LoadResult, unit: str = "vol/s") -> LoadResult:
     return result
 
 
-InputT = TypeVar("InputT")
-
-
-def bench_in_process(
-    name: str,
-    segment: Callable[[InputT], NDArray[np.uint8]],
-    volume: InputT,
-    clients: int,
-    seconds: float,
-) -> tuple[LoadResult, LoadResult, NDArray[np.uint8]]:
-    """The limit: ``segment(volume)`` alone, 1 thread for ``seconds / 2``, then ``clients``.
-
-    Returns:
-        Both runs and the mask (from the warm-up), which the server must return too.
-    """
-    reference = segment(volume)  # warm-up, and the mask the server must return
-    segment(volume)
-
-    def request(_: int) -> None:
-        segment(volume)
-
-    single = report(run_load(name, request, 1, seconds / 2))
-    loaded = report(run_load(name, request, clients, seconds))
-    return single, loaded, reference
-
-
 def verdict(ok: bool) -> str:  # noqa: FBT001 - a yes/no printer
     """PASS or FAIL."""
     return "PASS" if ok else "FAIL"
