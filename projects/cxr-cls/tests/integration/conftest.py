@@ -34,25 +34,10 @@ def dicom_with_phi(source: Path, target: Path) -> Path:
     return target
 
 
-def dicom_files(folder: Path, photometric: str) -> list[Path]:
-    """The DICOM files under ``folder`` with this PhotometricInterpretation, sorted."""
-    return [
-        path
-        for path in sorted(folder.rglob("*.dcm"))
-        if pydicom.dcmread(path, stop_before_pixels=True).PhotometricInterpretation == photometric
-    ]
-
-
 @pytest.fixture
 def add_phi():
     """``add_phi(source, target)``: a copy of a DICOM with a fake patient name and id."""
     return dicom_with_phi
-
-
-@pytest.fixture
-def find_dicoms():
-    """``find_dicoms(folder, "MONOCHROME1")``: its DICOM files of that photometry."""
-    return dicom_files
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from cxr_cls.data.synthetic import FINDINGS
+from cxr_cls.testing import dicom_files
 from medai.classification.testing import imported_packages
 from medai.io import read_radiograph
 from medai.testing import schemathesis_argv
@@ -113,10 +114,10 @@ def test_a_synthetic_png_is_classified(predict, trained_model):
 
 
 def test_dicom_dx_in_both_photometric_interpretations_is_classified(
-    running_server, predict, trained_model, find_dicoms
+    running_server, predict, trained_model
 ):
     for photometric in ("MONOCHROME2", "MONOCHROME1"):
-        dicom = find_dicoms(trained_model.raw, photometric)[0]
+        dicom = dicom_files(trained_model.raw, photometric)[0]
         body = classified(predict(dicom.read_bytes()), "dicom")
         assert body["image"]["spacing_mm"][0] > 0
     assert healthy(running_server)

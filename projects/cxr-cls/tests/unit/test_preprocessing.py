@@ -7,6 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from cxr_cls.testing import dicom_files
 from cxr_cls.utils.preprocessing import prepare_image, to_model_input
 from medai.io import read_radiograph
 
@@ -30,9 +31,9 @@ def test_a_dicom_and_its_png_export_give_the_same_input(tiny_dataset):
     np.testing.assert_allclose(a, b, atol=1 / 255)
 
 
-def test_monochrome1_and_monochrome2_files_are_both_bright_side_up(tiny_dataset, find_dicoms):
-    inverted = find_dicoms(tiny_dataset.root, "MONOCHROME1")
-    plain = find_dicoms(tiny_dataset.root, "MONOCHROME2")
+def test_monochrome1_and_monochrome2_files_are_both_bright_side_up(tiny_dataset):
+    inverted = dicom_files(tiny_dataset.root, "MONOCHROME1")
+    plain = dicom_files(tiny_dataset.root, "MONOCHROME2")
     assert inverted
     assert plain
     for path in (inverted[0], plain[0]):
