@@ -1,15 +1,18 @@
-"""What every project's commands share: `--set` parsing, one-line errors, the serve command."""
+"""What every project's commands share: `--set` parsing, one-line errors, train and serve."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from medai.cli import (
     EXIT_USER_ERROR,
     command_parser,
+    kind_commands,
     load_for_command,
     run_guarded,
     say,
@@ -166,3 +169,68 @@ def test_serve_without_a_registered_model_names_the_aliases_it_tried(binding, tm
 def test_serve_offers_only_the_known_backends(binding):
     with pytest.raises(SystemExit):
         serve_main(binding, "cli_demo.api.main:create_app", ["--backend", "tensorflow"])
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    comparison: tuple[str, ...]
+
+    def summary(self) -> str:
+        return "registered cli-demo version 3 as challenger"
+
+
+@pytest.fixture
+def kind(binding):
+    """A kind made of recording stand-ins, its commands bound to project ``cli-demo``."""
+    calls = []
+
+    def train(project, settings):
+        calls.append(("train", project, settings.seed))
+        return _Outcome(("beats champion v2", "first challenger"))
+
+    def evaluate(project, argv):
+        calls.append(("evaluate", project, argv))
+        return 0
+
+    def predict(project, argv):
+        calls.append(("predict", project, argv))
+        return 1
+
+    project = SimpleNamespace(name="cli-demo", binding=binding)
+    project_commands = kind_commands(train=train, evaluate=evaluate, predict=predict)
+    return SimpleNamespace(
+        commands=project_commands(project, "cli_demo.api.main:create_app"),
+        project=project,
+        calls=calls,
+    )
+
+
+def test_a_kinds_train_command_trains_on_the_resolved_config_and_prints_the_outcome(kind, capsys):
+    assert kind.commands.train(["--set", "seed=5"]) == 0
+
+    assert kind.calls == [("train", kind.project, 5)]
+    assert capsys.readouterr().out == (
+        "registered cli-demo version 3 as challenger\nbeats champion v2\nfirst challenger\n"
+    )
+
+
+def test_a_kinds_train_command_refuses_a_bad_config_before_training(kind, capsys):
+    assert kind.commands.train(["--set", "seed=x"]) == 2
+
+    assert kind.calls == []
+    assert capsys.readouterr().err.startswith("error: --set seed=x")
+
+
+def test_a_kinds_evaluate_and_predict_get_the_project_and_the_arguments(kind):
+    assert kind.commands.evaluate(["--alias", "champion"]) == 0
+    assert kind.commands.predict() == 1
+
+    assert kind.calls == [
+        ("evaluate", kind.project, ["--alias", "champion"]),
+        ("predict", kind.project, None),
+    ]
+
+
+def test_a_kinds_serve_command_is_the_shared_one_on_the_projects_binding(kind, capsys):
+    assert kind.commands.serve(["--port", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --set api.port=0: api.port: ")

@@ -1,8 +1,9 @@
-"""What every project's command-line entry points share: parsing, errors, serving.
+"""What every project's command-line entry points share: parsing, errors, training, serving.
 
 A command resolves its configuration first and fails on a bad config or input with one
-line and exit status 2, before paying for torch, MONAI or MLflow imports. Projects keep
-only what they print; the ``serve`` command is the same for all of them.
+line and exit status 2, before paying for torch, MONAI or MLflow imports. The ``train``
+and ``serve`` commands are the same for every kind (``kind_commands``); a kind's own
+``cli`` module keeps only its training run and what its evaluate and predict print.
 """
 
 from __future__ import annotations
@@ -60,37 +61,81 @@ KitCommand = Callable[[ProjectT, Sequence[str] | None], int]
 """A kit's command body: the project and the command-line arguments; the exit status."""
 
 
-def kit_commands(
-    project: ProjectT,
-    app_factory: str,
+class TrainingOutcome(Protocol):
+    """What a kit's training returns (``medai.engine.run.TrainingResult``), as printed."""
+
+    @property
+    def comparison(self) -> Sequence[str]:
+        """Lines comparing the new version with the challenger and champion it competes with."""
+        ...
+
+    def summary(self) -> str:
+        """The one-line report: version, ranking score, epoch, time and run."""
+        ...
+
+
+TrainRun = Callable[[ProjectT, Any], TrainingOutcome]
+"""A kit's training: the project and its resolved settings; the registered outcome.
+
+It imports torch and MLflow itself, so the command has checked the config by then."""
+
+ProjectCommands = Callable[[ProjectT, str], Commands]
+"""A kind's ``project_commands(project, app_factory)``, as the registry of kinds names it."""
+
+
+def kind_commands(
     *,
-    train: KitCommand[ProjectT],
+    train: TrainRun[ProjectT],
     evaluate: KitCommand[ProjectT],
     predict: KitCommand[ProjectT],
-) -> Commands:
-    """Bind a kit's train, evaluate and predict commands, and ``serve``, to one project.
+) -> ProjectCommands[ProjectT]:
+    """A kind's ``project_commands``: its training, evaluate and predict, and ``serve``.
+
+    The train command is the same for every kind (resolve the config, train, print the
+    summary and comparison lines), so a kind gives only its training; evaluate and
+    predict print what differs between kinds, so a kind gives those commands whole.
 
     Args:
-        project: The project.
-        app_factory: Its server factory, ``<package>.api.main:create_app``.
-        train: The kit's train command.
-        evaluate: The kit's evaluate command.
-        predict: The kit's predict command.
+        train: The kind's training run.
+        evaluate: The kind's evaluate command.
+        predict: The kind's predict command.
+
+    Returns:
+        ``project_commands(project, app_factory)``, which binds the four entry points to
+        one project; ``app_factory`` is its server factory, ``<package>.api.main:create_app``.
     """
 
-    def train_main(argv: Sequence[str] | None = None) -> int:
-        return train(project, argv)
+    def project_commands(project: ProjectT, app_factory: str) -> Commands:
+        def train_main(argv: Sequence[str] | None = None) -> int:
+            return _train_command(project, train, argv)
 
-    def evaluate_main(argv: Sequence[str] | None = None) -> int:
-        return evaluate(project, argv)
+        def evaluate_main(argv: Sequence[str] | None = None) -> int:
+            return evaluate(project, argv)
 
-    def predict_main(argv: Sequence[str] | None = None) -> int:
-        return predict(project, argv)
+        def predict_main(argv: Sequence[str] | None = None) -> int:
+            return predict(project, argv)
 
-    def serve(argv: Sequence[str] | None = None) -> int:
-        return serve_main(project.binding, app_factory, argv)
+        def serve(argv: Sequence[str] | None = None) -> int:
+            return serve_main(project.binding, app_factory, argv)
 
-    return Commands(train_main, evaluate_main, predict_main, serve)
+        return Commands(train_main, evaluate_main, predict_main, serve)
+
+    return project_commands
+
+
+def _train_command(project: ProjectT, train: TrainRun[ProjectT], argv: Sequence[str] | None) -> int:
+    """Train, track in MLflow and register the model as ``challenger``; print the outcome."""
+    args = command_parser(
+        f"Train {project.name}, track the run in MLflow and register the model."
+    ).parse_args(argv)
+
+    def body(settings: ProjectSettings) -> None:
+        result = train(project, settings)
+        say(result.summary())
+        for line in result.comparison:
+            say(line)
+
+    return run_with_settings(project.binding, args.overrides, body)
 
 
 def command_parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:
@@ -150,6 +195,18 @@ def run_guarded(body: Callable[[], None]) -> int:
             return EXIT_USER_ERROR
         raise
     return 0
+
+
+def run_with_settings(
+    binding: ProjectBinding[SettingsT],
+    overrides: Sequence[str],
+    body: Callable[[SettingsT], None],
+) -> int:
+    """Resolve the config (``load_for_command``), then run ``body`` on it, as ``run_guarded``.
+
+    The body imports torch, MONAI or MLflow itself: a bad config has failed by then.
+    """
+    return run_guarded(lambda: body(load_for_command(binding, overrides)))
 
 
 def _report(message: str, hint: object, *, what: str = "") -> None:
@@ -231,8 +288,7 @@ def serve_main(
     if args.backend is not None:
         overrides.append(f"api.backend={args.backend}")
 
-    def body() -> None:
-        settings = load_for_command(binding, overrides)
+    def body(settings: SettingsT) -> None:
         from medai.serving.launch import (  # noqa: PLC0415 - MLflow: after config checks
             exec_server,
             materialize_model,
@@ -254,4 +310,4 @@ def serve_main(
         say(f"serving on http://{api.host}:{api.port} ({api.backend} backend)")
         exec_server(plan)
 
-    return run_guarded(body)
+    return run_with_settings(binding, overrides, body)

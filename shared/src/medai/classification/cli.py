@@ -1,37 +1,29 @@
-"""The train, evaluate, predict and serve commands of a classification project.
+"""What a classification project's commands do that other kinds' do not (``medai.cli``).
 
-A project's ``cli.py`` unpacks ``project_commands`` into its console-script functions.
-Each command resolves the configuration first and fails on a bad config or input with
-one line and exit status 2, before paying for torch, MONAI or MLflow imports.
+Training reads the labelled images before torch loads; evaluate prints AUROC, sensitivity
+and specificity per label; predict writes a JSON file and Grad-CAM heatmaps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.training_inputs import read_training_inputs
-from medai.cli import Commands, command_parser, kit_commands, load_for_command, run_guarded, say
+from medai.cli import ProjectCommands, command_parser, kind_commands, run_with_settings, say
+
+if TYPE_CHECKING:
+    from medai.engine.run import TrainingResult
 
 
-def train_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
-    """Train, track in MLflow and register the model as ``challenger``."""
-    args = command_parser(
-        f"Train {project.name}, track the run in MLflow and register the model."
-    ).parse_args(argv)
+def _train(project: ClassificationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+    """Read the training images, then train and register (torch loads only after the data)."""
+    inputs = read_training_inputs(project, settings)  # bad data fails before torch loads
+    from medai.classification.training_run import train  # noqa: PLC0415 - after the data
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
-        inputs = read_training_inputs(project, settings)  # bad data fails before torch loads
-        from medai.classification.training_run import train  # noqa: PLC0415 - after the data
-
-        result = train(project, settings, inputs)
-        say(result.summary())
-        for line in result.comparison:
-            say(line)
-
-    return run_guarded(body)
+    return train(project, settings, inputs)
 
 
 def evaluate_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -42,8 +34,7 @@ def evaluate_command(project: ClassificationProject[SettingsT], argv: Sequence[s
         alias=True,
     ).parse_args(argv)
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
+    def body(settings: SettingsT) -> None:
         from medai.classification.evaluation import evaluate  # noqa: PLC0415
 
         done = evaluate(project, settings, args.alias)
@@ -71,7 +62,7 @@ def evaluate_command(project: ClassificationProject[SettingsT], argv: Sequence[s
             )
         say(f"report: {done.output_dir}  mlflow run: {done.run_id}")
 
-    return run_guarded(body)
+    return run_with_settings(project.binding, args.overrides, body)
 
 
 def predict_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -91,8 +82,7 @@ def predict_command(project: ClassificationProject[SettingsT], argv: Sequence[st
     )
     args = parser.parse_args(argv)
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
+    def body(settings: SettingsT) -> None:
         from medai.classification.prediction import predict_to_file  # noqa: PLC0415
 
         written = predict_to_file(
@@ -106,20 +96,10 @@ def predict_command(project: ClassificationProject[SettingsT], argv: Sequence[st
         for path in written.heatmaps:
             say(f"wrote {path}")
 
-    return run_guarded(body)
+    return run_with_settings(project.binding, args.overrides, body)
 
 
-def project_commands(project: ClassificationProject[SettingsT], app_factory: str) -> Commands:
-    """The project's entry points.
-
-    Args:
-        project: The project.
-        app_factory: Its server factory, ``<package>.api.main:create_app``.
-    """
-    return kit_commands(
-        project,
-        app_factory,
-        train=train_command,
-        evaluate=evaluate_command,
-        predict=predict_command,
-    )
+project_commands: ProjectCommands[ClassificationProject[Any]] = kind_commands(
+    train=_train, evaluate=evaluate_command, predict=predict_command
+)
+"""``project_commands(project, app_factory)``: a classification project's entry points."""

@@ -1,35 +1,27 @@
-"""The train, evaluate, predict and serve commands of a segmentation project.
+"""What a segmentation project's commands do that other kinds' do not (``medai.cli``).
 
-A project's ``cli.py`` unpacks ``project_commands`` into its console-script functions.
-Each command resolves the configuration first and fails on a bad config or input with
-one line and exit status 2, before paying for torch, MONAI or MLflow imports.
+Evaluate prints each metric with its confidence interval; predict reads a NIfTI file or
+a DICOM series folder and writes a NIfTI mask on the input's grid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from medai.cli import Commands, command_parser, kit_commands, load_for_command, run_guarded, say
+from medai.cli import ProjectCommands, command_parser, kind_commands, run_with_settings, say
 from medai.segmentation.project import SegmentationProject, SettingsT
 
+if TYPE_CHECKING:
+    from medai.engine.run import TrainingResult
 
-def train_command(project: SegmentationProject[SettingsT], argv: Sequence[str] | None) -> int:
-    """Train, track in MLflow and register the model as ``challenger``."""
-    args = command_parser(
-        f"Train {project.name}, track the run in MLflow and register the model."
-    ).parse_args(argv)
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
-        from medai.segmentation.training import train  # noqa: PLC0415 - after config checks
+def _train(project: SegmentationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+    """Train and register; torch and MONAI load only now, after the config was checked."""
+    from medai.segmentation.training import train  # noqa: PLC0415 - after config checks
 
-        result = train(project, settings)
-        say(result.summary())
-        for line in result.comparison:
-            say(line)
-
-    return run_guarded(body)
+    return train(project, settings)
 
 
 def evaluate_command(project: SegmentationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -38,8 +30,7 @@ def evaluate_command(project: SegmentationProject[SettingsT], argv: Sequence[str
         f"Evaluate a registered {project.name} model on the validation cases.", alias=True
     ).parse_args(argv)
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
+    def body(settings: SettingsT) -> None:
         from medai.segmentation.evaluation import evaluate  # noqa: PLC0415
 
         report = evaluate(project, settings, args.alias)
@@ -53,7 +44,7 @@ def evaluate_command(project: SegmentationProject[SettingsT], argv: Sequence[str
             )
         say(f"report: {report.output_dir}  mlflow run: {report.run_id}")
 
-    return run_guarded(body)
+    return run_with_settings(project.binding, args.overrides, body)
 
 
 def predict_command(project: SegmentationProject[SettingsT], argv: Sequence[str] | None) -> int:
@@ -74,27 +65,16 @@ def predict_command(project: SegmentationProject[SettingsT], argv: Sequence[str]
     )
     args = parser.parse_args(argv)
 
-    def body() -> None:
-        settings = load_for_command(project.binding, args.overrides)
+    def body(settings: SettingsT) -> None:
         from medai.segmentation.prediction import predict_to_file  # noqa: PLC0415
 
         written = predict_to_file(project, settings, args.input, args.output, args.alias)
         say(f"wrote {written}")
 
-    return run_guarded(body)
+    return run_with_settings(project.binding, args.overrides, body)
 
 
-def project_commands(project: SegmentationProject[SettingsT], app_factory: str) -> Commands:
-    """The project's entry points.
-
-    Args:
-        project: The project.
-        app_factory: Its server factory, ``<package>.api.main:create_app``.
-    """
-    return kit_commands(
-        project,
-        app_factory,
-        train=train_command,
-        evaluate=evaluate_command,
-        predict=predict_command,
-    )
+project_commands: ProjectCommands[SegmentationProject[Any]] = kind_commands(
+    train=_train, evaluate=evaluate_command, predict=predict_command
+)
+"""``project_commands(project, app_factory)``: a segmentation project's entry points."""
