@@ -2,7 +2,10 @@
 
 ``PROJECT`` is what the kit's commands and server are given: brain-mri's data source
 (an MSD / nnU-Net BraTS folder, else seeded brain-tumour phantoms, ``data/synthetic.py``)
-and its own network (SegResNet, ``models/brain_mri.py``), trained region-based.
+and its own code at the kind's extension points: its network (SegResNet,
+``models/brain_mri.py``, trained region-based), its z-score over the brain
+(``utils/preprocessing.py``), its tumour-volume metric (``utils/metrics.py``) and its
+evaluation figure (``utils/visualization.py``).
 """
 
 from __future__ import annotations
@@ -14,13 +17,21 @@ from pydantic import Field, model_validator
 import brain_mri
 from brain_mri.data.dataset import prepare_dataset
 from brain_mri.data.synthetic import MAX_CASE_EDGE, MAX_NOISE, MIN_CASE_EDGE, Layout
+from brain_mri.utils.metrics import METRICS
+from brain_mri.utils.preprocessing import zscore_over_brain
 from medai.config import Section
-
-if TYPE_CHECKING:
-    from medai.segmentation.networks import SegmentationNetwork
 from medai.project import ProjectBinding
 from medai.segmentation.project import SegmentationProject
 from medai.segmentation.settings import DecathlonDataSettings, ModelSettings, SegmentationSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.figure import Figure
+
+    from medai.segmentation.networks import SegmentationNetwork
+    from medai.segmentation.plots import OverlayCase
+    from medai.segmentation.regions import Regions
 
 MAX_SPACING_MM: Final = 10.0
 """Coarsest phantom voxel: beyond this a 'head' of 48 voxels would be half a metre wide."""
@@ -130,11 +141,23 @@ def _network(
     return build_network(settings, in_channels, out_channels)
 
 
+def _overlays(
+    cases: Sequence[OverlayCase], regions: Regions | None, window: tuple[float, float] | None
+) -> Figure:
+    from brain_mri.utils.visualization import region_overlays  # noqa: PLC0415 - matplotlib
+
+    return region_overlays(cases, regions, window)
+
+
 BINDING = ProjectBinding(brain_mri.__file__, BrainMriSettings)
 PROJECT = SegmentationProject(
     BINDING,
     prepare_dataset,
     "MRI",
-    "the labelled structures",  # the template answer `target` (the API docs' words)
-    network=_network,
+    "whole tumour, tumour core and enhancing tumour",  # the template answer `target`
+    # brain-mri's own code at the kind's extension points (medai.segmentation.extensions):
+    network=_network,  # models/brain_mri.py: SegResNet
+    normalizer=zscore_over_brain,  # utils/preprocessing.py: z-score over the brain mask
+    metrics=METRICS,  # utils/metrics.py: tumour volume error beside Dice and HD95
+    overlays=_overlays,  # utils/visualization.py: each region on its own contrast
 )

@@ -12,7 +12,7 @@ def test_the_openapi_document_speaks_of_this_project_and_modality(tmp_path):
     app = create_app({"MEDAI_ENV": "development", "MEDAI__API__MODEL_DIR": str(tmp_path)})
     info, paths = app.openapi()["info"], app.openapi()["paths"]
     assert info["title"] == "brain-mri inference"
-    assert "the labelled structures in a MRI volume" in info["description"]
+    assert "whole tumour, tumour core and enhancing tumour in a MRI volume" in info["description"]
     assert paths["/v1/predict"]["post"]["summary"] == "Segment a MRI volume"
 
 

@@ -21,7 +21,7 @@ def test_development_is_the_default_and_reads_every_layer():
         "tumor_core": [2, 3],
         "enhancing_tumor": [3],
     }
-    assert settings.preprocessing.normalize == "zscore"
+    assert settings.preprocessing.normalize == "project"  # utils/preprocessing.py
 
 
 class TestSettings(SettingsChecks):
