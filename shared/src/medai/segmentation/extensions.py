@@ -43,6 +43,15 @@ the same shape. Pure numpy, so the ONNX server (which has no torch) runs the ver
 function that the MONAI training chain runs.
 """
 
+EXTENSION_POINTS: tuple[tuple[str, str, str], ...] = (
+    ("network", "models/<package>.py", "residual UNet from `model`"),
+    ("normalizer", "utils/preprocessing.py", "`preprocessing.normalize`: window or zscore"),
+    ("metrics", "utils/metrics.py", "Dice and HD95 per label or region"),
+    ("overlays", "utils/visualization.py", "one slice per case, every structure"),
+    ("routers, middleware", "api/main.py", "`POST /v1/predict`, no middleware"),
+)
+"""(extension point, the project's module, the kind's default), as the table above says."""
+
 KIND_METRICS = ("dice", "hd95")
 """The per-structure metrics the kind always computes (the primary metric is mean Dice)."""
 

@@ -1,4 +1,8 @@
-"""ct-seg is scored per case by organ and lesion Dice and HD95 in millimetres."""
+"""ct-seg uses the kind's metrics: Dice and HD95 (mm) per structure, with CIs.
+
+To add its own, define ``StructureMetric`` s here (``medai.segmentation.extensions``) and
+hand them to ``SegmentationProject(metrics=...)`` in ``settings.py``.
+"""
 
 from medai.segmentation.metrics import CaseScore, score_case
 

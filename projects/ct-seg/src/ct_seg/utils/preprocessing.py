@@ -1,4 +1,9 @@
-"""ct-seg's preprocessing: RAS, 1.5 mm and the HU window of the config, in MONAI chains."""
+"""ct-seg uses the kind's preprocessing: geometry and intensity from its config.
+
+To normalise intensities its own way, write a numpy function ``(C, X, Y, Z) -> float32``
+here, hand it to ``SegmentationProject(normalizer=...)`` in ``settings.py`` and set
+``preprocessing.normalize: project`` (``medai.segmentation.extensions``).
+"""
 
 from medai.segmentation.transforms import inference_transforms, training_transforms
 

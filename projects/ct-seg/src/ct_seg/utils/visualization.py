@@ -1,8 +1,9 @@
-"""ct-seg's figures: CT slices with organ and lesion overlays.
+"""ct-seg uses the kind's evaluation figure: one slice per case, every structure.
 
-The learning curves are the training engine's (``medai.engine.curves``).
+To draw its own, write an ``OverlayFigure`` here (``medai.segmentation.extensions``) and
+hand it to ``SegmentationProject(overlays=...)``. Learning curves are the engine's.
 """
 
-from medai.segmentation.plots import plot_overlays
+from medai.segmentation.plots import default_overlays
 
-__all__ = ["plot_overlays"]
+__all__ = ["default_overlays"]
