@@ -275,8 +275,11 @@ def create_project(root: Path, name: str, kind: str, modality: str = "") -> str:
     check_new_project_name(root, name)
     check_kind(root, kind)
     commit = template_commit(root)
+    answers = {**available_kinds()[kind].template_defaults, "kind": kind}
+    if modality:
+        answers["modality"] = modality
     with undone_on_failure(root, name):
-        render_project(root, name, {"kind": kind, "modality": modality}, commit)
+        render_project(root, name, answers, commit)
         run_step([*uv_command(), "add", "--no-sync", "--quiet", f"{name}[train]"], root, "uv add")
         tidy_imports(root, name)
         add_to_stack(root, name)

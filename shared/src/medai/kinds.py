@@ -74,12 +74,16 @@ class Kind:
         summary: One line for listings (``dense 2D/3D label or region maps``).
         package: The kind's package (``medai.segmentation``).
         members: Contract name -> ``module:attribute`` relative to ``package``.
+        template_defaults: The template answers a new project of this kind starts from
+            (``modality``, ``target``, ...): ``invoke new`` passes them to copier unless
+            the user gives a value, so the template's questions need no ``if kind ==``.
     """
 
     name: str
     summary: str
     package: str
     members: Mapping[str, str] = field(default_factory=dict)
+    template_defaults: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Refuse a declaration that misses or adds contract members, naming them."""

@@ -27,4 +27,5 @@ KIND = Kind(
         "predict_router": "serving.predict:predict_router",
         "commands": "cli:project_commands",
     },
+    template_defaults={"modality": "CT", "target": "the labelled structures"},
 )
