@@ -79,6 +79,49 @@ class DemoProject(Generic[SettingsT]):
         return self.binding.load(list(overrides), environ={"MEDAI_ENV": env})
 
 
+@dataclass(frozen=True)
+class TrainedDemo(Generic[SettingsT]):
+    """A demo project trained and then evaluated once, with what each step returned."""
+
+    demo: DemoProject[SettingsT]
+    settings: SettingsT
+    """The settings it was trained and evaluated with (its MLflow store included)."""
+    result: Any
+    """The kit's training result."""
+    evaluation: Any
+    """The kit's evaluation of the registered version."""
+
+
+def train_demo(
+    demo: DemoProject[SettingsT],
+    store: Path,
+    train: Callable[[Any, SettingsT], object],
+    evaluate: Callable[[Any, SettingsT], object],
+    *overrides: str,
+) -> TrainedDemo[SettingsT]:
+    """Train ``demo`` into a throwaway MLflow store, then evaluate the version it registered.
+
+    A kit's pipeline tests do this once per session and read the result in every test.
+
+    Args:
+        demo: The demo project.
+        store: Folder for the SQLite store (``mlflow.db``) and its artifacts (``mlruns``).
+        train: The kit's training, imported by the caller (it loads torch and MLflow).
+        evaluate: The kit's evaluation, likewise.
+        *overrides: ``--set`` style values that shrink the run further.
+
+    Returns:
+        The project, its settings and what training and evaluation returned.
+    """
+    settings = demo.load(
+        f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
+        f"tracking.artifact_location={(store / 'mlruns').as_uri()}",
+        *overrides,
+    )
+    result = train(demo.project, settings)
+    return TrainedDemo(demo, settings, result, evaluate(demo.project, settings))
+
+
 def start_test_client(
     client_type: Any,  # noqa: ANN401 - fastapi's TestClient class, imported by the caller
     app: Any,  # noqa: ANN401 - a FastAPI app made by medai.serving.create_app

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from medai.segmentation.settings import (
     ModelSettings,
     SegmentationSettings,
 )
-from medai.testing import DemoProject, write_demo_repo
+from medai.testing import DemoProject, TrainedDemo, train_demo, write_demo_repo
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 in its TestClient; scoped to this import only.
@@ -210,29 +209,17 @@ def demo(tmp_path) -> DemoProject:
     return make_demo_project(tmp_path / "repo")
 
 
-@dataclass(frozen=True)
-class TrainedDemo:
-    demo: DemoProject
-    settings: SphereSettings
-    result: object
-    report: object
-
-
 @pytest.fixture(scope="session")
-def trained_demo(tmp_path_factory) -> TrainedDemo:
+def trained_demo(tmp_path_factory) -> TrainedDemo[SphereSettings]:
     """The demo project trained for 2 epochs into a throwaway MLflow store, then evaluated."""
     from medai.segmentation.evaluation import evaluate  # noqa: PLC0415 - heavy: MLflow
     from medai.segmentation.training import train  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("pipeline")
-    demo = make_demo_project(root / "repo")
-    settings = demo.load(
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
+    shrink = [
         "train.epochs=2",
         "train.val_every=1",
         "evaluate.bootstrap_resamples=200",
         "evaluate.overlay_cases=1",
-    )
-    result = train(demo.project, settings)
-    return TrainedDemo(demo, settings, result, evaluate(demo.project, settings))
+    ]
+    return train_demo(make_demo_project(root / "repo"), root, train, evaluate, *shrink)

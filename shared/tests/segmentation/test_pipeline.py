@@ -58,7 +58,7 @@ def test_training_says_how_its_version_compares_and_that_there_is_no_champion(tr
 
 
 def test_evaluation_tags_the_version_with_its_primary_metric(trained_demo):
-    report = trained_demo.report
+    report = trained_demo.evaluation
     version = client_for(trained_demo).get_model_version("sphere-seg", report.model_version)
 
     assert version.tags["eval.primary_metric"] == "dice_foreground"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,13 @@ from medai.classification.data import ClassificationData, load_radiograph_data
 from medai.classification.project import ClassificationProject
 from medai.classification.settings import ClassificationSettings, RadiographDataSettings
 from medai.project import ProjectBinding
-from medai.testing import DemoProject, start_test_client, write_demo_repo
+from medai.testing import (
+    DemoProject,
+    TrainedDemo,
+    start_test_client,
+    train_demo,
+    write_demo_repo,
+)
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 in its TestClient; scoped to this import only.
@@ -193,25 +198,11 @@ def start():
     return start_test_client
 
 
-@dataclass(frozen=True)
-class TrainedDemo:
-    demo: DemoProject
-    settings: ShapeSettings
-    result: object
-    evaluation: object
-
-
 @pytest.fixture(scope="session")
-def trained_demo(tmp_path_factory) -> TrainedDemo:
+def trained_demo(tmp_path_factory) -> TrainedDemo[ShapeSettings]:
     """The demo project trained for 4 epochs into a throwaway MLflow store, then evaluated."""
     from medai.classification.evaluation import evaluate  # noqa: PLC0415 - heavy: MLflow
     from medai.classification.training_run import train  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("pipeline")
-    demo = make_demo_project(root / "repo")
-    settings = demo.load(
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
-    )
-    result = train(demo.project, settings)
-    return TrainedDemo(demo, settings, result, evaluate(demo.project, settings))
+    return train_demo(make_demo_project(root / "repo"), root, train, evaluate)

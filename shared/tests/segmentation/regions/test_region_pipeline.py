@@ -9,6 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from medai.segmentation.regions import CHANNELS_TAG, REGIONS_TAG, Regions
+from medai.testing import train_demo
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +23,10 @@ def trained_tumours(tmp_path_factory, make_tumours):
     from medai.segmentation.training import train  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("tumour-pipeline")
+    shrink = ("train.epochs=2", "train.val_every=1", "evaluate.bootstrap_resamples=200")
     demo = make_tumours(root / "repo")
-    settings = demo.load(
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={(root / 'mlruns').as_uri()}",
-        "train.epochs=2",
-        "train.val_every=1",
-        "evaluate.bootstrap_resamples=200",
-        "evaluate.overlay_cases=1",
-    )
-    result = train(demo.project, settings)
-    return settings, result, evaluate(demo.project, settings)
+    done = train_demo(demo, root, train, evaluate, *shrink, "evaluate.overlay_cases=1")
+    return done.settings, done.result, done.evaluation
 
 
 def test_the_region_model_is_registered_with_its_channels_and_regions(trained_tumours):
