@@ -214,11 +214,19 @@ def test_a_kinds_train_command_trains_on_the_resolved_config_and_prints_the_outc
     )
 
 
-def test_a_kinds_train_command_refuses_a_bad_config_before_training(kind, capsys):
-    assert kind.commands.train(["--set", "seed=x"]) == 2
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [("seed=x", "error: --set seed=x: seed: "), ("sed=1", "error: --set sed=1: sed: unknown key")],
+)
+def test_a_kinds_train_command_refuses_a_bad_config_in_one_line_before_training(
+    kind, capsys, override, says
+):
+    assert kind.commands.train(["--set", override]) == 2
 
     assert kind.calls == []
-    assert capsys.readouterr().err.startswith("error: --set seed=x")
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert errors[0].startswith(says)
 
 
 def test_a_kinds_evaluate_and_predict_get_the_project_and_the_arguments(kind):

@@ -206,6 +206,52 @@ def registry_client(binding: ProjectBinding[Any], overrides: Sequence[str]) -> A
     return MlflowClient(uri, registry_uri=uri)
 
 
+class KindCommandChecks:
+    """What every kind's commands must do before any model is loaded.
+
+    Subclass it as ``TestKindCommands`` in a kind's ``test_cli.py`` beside the fixtures
+    ``commands`` (the kind's ``project_commands`` on its demo project) and ``demo`` (that
+    ``DemoProject``, in a fresh folder).
+    """
+
+    def test_evaluate_without_a_registered_model_says_so_in_one_line(
+        self,
+        commands: Any,  # noqa: ANN401 - medai.cli.Commands
+        demo: DemoProject[Any],
+        capsys: Any,  # noqa: ANN401 - pytest's fixture
+    ) -> None:
+        """An empty registry: one error line naming the model and the aliases tried."""
+        store = f"sqlite:///{demo.root / 'mlflow.db'}"
+
+        assert commands.evaluate(["--set", f"tracking.uri={store}"]) == 2
+
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+        expected = (
+            f"error: registered model '{demo.binding.name}' has no version with alias "
+            "champion, challenger; train one first"
+        )
+        assert errors == [expected]
+
+    def test_serve_in_production_without_an_api_key_refuses_first(
+        self,
+        commands: Any,  # noqa: ANN401 - medai.cli.Commands
+        monkeypatch: Any,  # noqa: ANN401 - pytest's fixture
+        capsys: Any,  # noqa: ANN401 - pytest's fixture
+    ) -> None:
+        """No key in production: exit 2 before the registry is read, saying what is missing."""
+        import pytest  # noqa: PLC0415 - only test sessions run this
+
+        monkeypatch.setenv("MEDAI_ENV", "production")
+        monkeypatch.delenv("MEDAI_API_KEYS", raising=False)
+        monkeypatch.delenv("MEDAI_API_KEYS_FILE", raising=False)
+
+        with pytest.raises(SystemExit) as caught:
+            commands.serve([])
+
+        assert caught.value.code == 2
+        assert "production needs at least one API key" in capsys.readouterr().err
+
+
 class PromotionGateChecks:
     """A project's deploy and rollback commands, end to end on its session's trained model.
 

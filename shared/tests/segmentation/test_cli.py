@@ -7,6 +7,7 @@ import pytest
 
 from medai.io import write_nifti
 from medai.segmentation.cli import project_commands
+from medai.testing import KindCommandChecks
 
 
 @pytest.fixture
@@ -14,13 +15,6 @@ def commands(demo, tmp_path, monkeypatch):
     monkeypatch.delenv("MEDAI_ENV", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'guard.db'}")
     return project_commands(demo.project, "sphere_seg.api.main:create_app")
-
-
-def test_train_with_an_unknown_config_key_exits_2_with_one_line(commands, capsys):
-    assert commands.train(["--set", "train.epoch=1"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --set train.epoch=1: train.epoch: unknown key")
-    assert err.count("\n") == 1
 
 
 def test_predict_help_names_the_modality_and_the_project(commands, capsys):
@@ -57,22 +51,5 @@ def test_evaluate_in_an_unknown_environment_exits_2(commands, monkeypatch, capsy
     assert "unknown environment 'staging'" in capsys.readouterr().err
 
 
-def test_evaluate_without_a_registered_model_says_so_in_one_line(commands, demo, capsys):
-    store = f"sqlite:///{demo.root / 'mlflow.db'}"
-    assert commands.evaluate(["--set", f"tracking.uri={store}"]) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
-    expected = (
-        "error: registered model 'sphere-seg' has no version with alias champion, challenger; "
-        "train one first"
-    )
-    assert errors == [expected]
-
-
-def test_serve_in_production_without_an_api_key_refuses_first(commands, monkeypatch, capsys):
-    monkeypatch.setenv("MEDAI_ENV", "production")
-    monkeypatch.delenv("MEDAI_API_KEYS", raising=False)
-    monkeypatch.delenv("MEDAI_API_KEYS_FILE", raising=False)
-    with pytest.raises(SystemExit) as caught:
-        commands.serve([])
-    assert caught.value.code == 2
-    assert "production needs at least one API key" in capsys.readouterr().err
+class TestKindCommands(KindCommandChecks):
+    """The checks every kind's commands share (an empty registry, a keyless production)."""

@@ -7,18 +7,12 @@ import pytest
 from PIL import Image
 
 from medai.classification.cli import project_commands
+from medai.testing import KindCommandChecks
 
 
 @pytest.fixture
 def commands(demo):
     return project_commands(demo.project, "shape_cls.api.main:create_app")
-
-
-def test_train_with_an_unknown_config_key_exits_2_with_one_line(commands, capsys):
-    assert commands.train(["--set", "train.epoch=1"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --set train.epoch=1: train.epoch: unknown key")
-    assert err.count("\n") == 1
 
 
 def test_predict_help_names_the_modality_and_the_project(commands, capsys):
@@ -49,17 +43,6 @@ def test_predict_refuses_a_colour_image_before_loading_a_model(commands, tmp_pat
     assert not (tmp_path / "out.json").exists()
 
 
-def test_evaluate_without_a_registered_model_says_so_in_one_line(commands, demo, capsys):
-    store = f"sqlite:///{demo.root / 'mlflow.db'}"
-    assert commands.evaluate(["--set", f"tracking.uri={store}"]) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
-    expected = (
-        "error: registered model 'shape-cls' has no version with alias champion, challenger; "
-        "train one first"
-    )
-    assert errors == [expected]
-
-
 def test_training_on_a_csv_with_a_missing_image_exits_2_naming_the_line(commands, demo, capsys):
     data = demo.project.load_data(demo.load())
     csv_path = data.root / "labels.csv"
@@ -75,11 +58,5 @@ def test_training_on_a_csv_with_a_missing_image_exits_2_naming_the_line(commands
     assert not store.exists(), "nothing may be tracked for data that cannot be read"
 
 
-def test_serve_in_production_without_an_api_key_refuses_first(commands, monkeypatch, capsys):
-    monkeypatch.setenv("MEDAI_ENV", "production")
-    monkeypatch.delenv("MEDAI_API_KEYS", raising=False)
-    monkeypatch.delenv("MEDAI_API_KEYS_FILE", raising=False)
-    with pytest.raises(SystemExit) as caught:
-        commands.serve([])
-    assert caught.value.code == 2
-    assert "production needs at least one API key" in capsys.readouterr().err
+class TestKindCommands(KindCommandChecks):
+    """The checks every kind's commands share (an empty registry, a keyless production)."""
