@@ -9,9 +9,10 @@ spacing (the development config trains at that spacing, so nothing is resampled)
 measures, one at a time on this machine:
 
 1. raw ONNX Runtime in-process (the limit): the served model's ``segment`` (the
-   ``OnnxSegmenter`` the server loads, with its card and settings) on the already decoded
-   four-channel volume: z-score, sliding window and the regions painted back, without
-   HTTP, multipart, gzip or NIfTI coding;
+   ``OnnxSegmenter`` the server's loader builds, with the card, the settings and the
+   project's normaliser) on the already decoded four-channel volume: normalisation,
+   sliding window and the regions painted back, without HTTP, multipart, gzip or NIfTI
+   coding;
 2. our server: ``uvicorn --factory brain_mri.api.main:create_app`` (ONNX backend), POST
    ``/v1/predict`` with (a) one 4D NIfTI in ``file``, (b) four 3D NIfTI parts named after
    the model's channels (``t1``, ``t1c``, ``t2``, ``flair``), a ``.nii.gz`` mask back.
@@ -58,7 +59,7 @@ from brain_mri.data.layouts import FILE_ENDING, write_case
 from brain_mri.data.synthetic import CHANNELS, PhantomSpec, generate_phantom_case
 from brain_mri.settings import BINDING, PROJECT, BrainMriSettings
 from medai.io import ChannelVolume, read_channels
-from medai.segmentation.serving.model import SegmentationServedModel, load_onnx_model
+from medai.segmentation.serving.model import SegmentationServedModel, model_loaders
 
 APP_FACTORY = "brain_mri.api.main:create_app"
 TARGET_VS_RAW = 0.80
@@ -85,6 +86,25 @@ def train_and_materialize(root: Path) -> Registered[BrainMriSettings]:
         f"evaluate.output_dir={root / 'evaluation'}",
     ]
     return register_and_materialize(BINDING, lambda s: train(PROJECT, s), root, overrides)
+
+
+def served_model(registered: Registered[BrainMriSettings]) -> SegmentationServedModel:
+    """The model exactly as the server loads it: the project's ONNX loader, card and settings.
+
+    Raises:
+        RuntimeError: The config serves another backend (the comparison would be moot),
+            or the model does not take several channels.
+        TypeError: The loader returned something other than a segmentation model.
+    """
+    backend = registered.settings.api.backend
+    if backend != "onnx":
+        raise RuntimeError(f"api.backend is {backend!r}; this benchmark measures 'onnx'")
+    served = model_loaders(PROJECT)["onnx"](registered.model_dir, registered.settings)
+    if not isinstance(served, SegmentationServedModel):
+        raise TypeError(f"the segmentation loader returned a {type(served).__name__}")
+    if not served.multichannel:
+        raise RuntimeError(f"the model takes {list(served.channels) or 'one channel'}, not four")
+    return served
 
 
 @dataclass(frozen=True)
@@ -153,7 +173,8 @@ def describe(served: SegmentationServedModel, settings: BrainMriSettings, case: 
         f"test volume {volume.array.shape} at {volume.spacing} mm (model spacing "
         f"{prep.target_spacing}); 4D upload {case.four_d.stat().st_size / 1e3:.0f} kB, "
         f"parts {sizes} kB; patch {prep.patch_size}, overlap {inference.overlap}, "
-        f"sw_batch {inference.sw_batch_size}, blend {inference.blend_mode}"
+        f"sw_batch {inference.sw_batch_size}, blend {inference.blend_mode}, "
+        f"normalize {prep.normalize}"
     )
     if not np.allclose(volume.spacing, prep.target_spacing):
         print("note: the test volume is resampled to the model's spacing (both sides do it)")
@@ -258,9 +279,7 @@ def main() -> None:
             f"brain-mri version {registered.version} trained in "
             f"{registered.train_seconds:.0f} s, materialized: {registered.model_dir}"
         )
-        served = load_onnx_model(registered.model_dir, registered.settings)
-        if not served.multichannel:
-            raise RuntimeError(f"the model takes {served.channels or 'one channel'}, not four")
+        served = served_model(registered)
         case = write_test_case(root, registered.settings, served.channels)
         describe(served, registered.settings, case)
 
