@@ -172,8 +172,9 @@ def render_layer(
     """Render one layer of the template (``tools.answers.LAYERS``) at ``commit`` into ``target``.
 
     ``answers`` are copier's answers (``project_name``, ``kind``, ...); empty ones take
-    their default. The layer records its own answers file, so ``copier update -a FILE``
-    updates it from the commit it recorded.
+    the kind's default (``Kind.template_defaults`` in the registry), else copier's. The
+    layer records its own answers file, so ``copier update -a FILE`` updates it from the
+    commit it recorded.
 
     Runs from the repo root with the template path ".", which copier records as
     ``_src_path``: relative to the repo root, so ``copier update`` works from any clone.
@@ -185,7 +186,10 @@ def render_layer(
     """
     import copier  # noqa: PLC0415 - only rendering needs it, and it takes a while to import
 
-    data = {key: value for key, value in answers.items() if value not in ("", None)}
+    given = {key: value for key, value in answers.items() if value not in ("", None)}
+    kind = available_kinds().get(str(given.get("kind", "")))
+    kind_defaults = kind.template_defaults if kind is not None else {}
+    data = {**kind_defaults, **given}
     try:
         with contextlib.chdir(root):
             copier.run_copy(
@@ -275,11 +279,8 @@ def create_project(root: Path, name: str, kind: str, modality: str = "") -> str:
     check_new_project_name(root, name)
     check_kind(root, kind)
     commit = template_commit(root)
-    answers = {**available_kinds()[kind].template_defaults, "kind": kind}
-    if modality:
-        answers["modality"] = modality
     with undone_on_failure(root, name):
-        render_project(root, name, answers, commit)
+        render_project(root, name, {"kind": kind, "modality": modality}, commit)
         run_step([*uv_command(), "add", "--no-sync", "--quiet", f"{name}[train]"], root, "uv add")
         tidy_imports(root, name)
         add_to_stack(root, name)

@@ -26,5 +26,5 @@ KIND = Kind(
         "predict_router": "serving.predict:predict_router",
         "commands": "cli:project_commands",
     },
-    template_defaults={"modality": "radiograph", "target": "the findings of its labels"},
+    template_defaults={"modality": "radiograph"},
 )
