@@ -25,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from medai.classification.extensions import ImageStep
 from medai.classification.preprocessing import prepare_image
 from medai.classification.settings import PreprocessingSettings, RadiographDataSettings
 from medai.config import ConfigError, ProjectSettings
@@ -298,8 +299,11 @@ def prepared_items(
     limits: RadiographLimits,
     *,
     threads: int = 4,
+    image_step: ImageStep | None = None,
 ) -> list[Item]:
     """``(image, labels)`` pairs resized (and standardised) as the model will see them.
+
+    ``image_step`` is the project's (``preprocessing.image_step: project``), or None.
 
     Raises:
         medai.io.MedicalImageError: an unreadable file, named in one line.
@@ -308,7 +312,10 @@ def prepared_items(
     def prepare(item: RadiographItem) -> Item:
         pixels = item.read(limits).pixels
         image = prepare_image(
-            pixels, preprocessing.image_size, standardize=preprocessing.standardize
+            pixels,
+            preprocessing.image_size,
+            standardize=preprocessing.standardize,
+            image_step=image_step,
         )
         return image, np.asarray(item.labels, dtype=np.float32)
 

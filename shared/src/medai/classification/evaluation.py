@@ -4,7 +4,10 @@ The model is loaded by alias and run through ``TorchClassifier``, which prepares
 with the same function as the ONNX server; it is scored on the dataset's test split if
 it has one (MedMNIST), else on the validation split. The report goes to
 ``<evaluate.output_dir>/<model>-v<version>/`` and to a new MLflow run, and the model
-version is tagged ``eval.*`` so the registry can compare versions by macro AUROC.
+version is tagged ``eval.*`` so the registry can compare versions by macro AUROC. A
+project's own image step prepares the images as it did in training, its own metrics
+(``ClassificationProject.metrics``) are reported beside the kind's with the same CIs, and
+its own figures (``ClassificationProject.figures``) are drawn beside the kind's.
 """
 
 from __future__ import annotations
@@ -15,14 +18,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
 from numpy.typing import NDArray
 
 from medai.classification.data import RadiographItem, label_matrix, read_items
-from medai.classification.metrics import ClassificationReport, evaluate_classifier
+from medai.classification.extensions import ImageStep, check_figure_names
+from medai.classification.metrics import (
+    ClassificationReport,
+    evaluate_classifier,
+    metric_names,
+)
 from medai.classification.plots import (
     CamPanel,
     plot_cam_grid,
@@ -36,6 +44,9 @@ from medai.deployment.gate import GateMetric, GateScores
 from medai.io import RadiographLimits
 from medai.tracking.registry import evaluation_tags, tag_version
 from medai.tracking.runs import evaluation_run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PRIMARY_METRIC = "auroc_macro"
 """The figure models are compared by; the registry tag ``eval.primary_metric`` names it."""
@@ -73,10 +84,14 @@ class EvaluationReport:
 
 
 def _probabilities(
-    model: LoadedModel, items: Sequence[RadiographItem], limits: RadiographLimits, threads: int
+    model: LoadedModel,
+    items: Sequence[RadiographItem],
+    limits: RadiographLimits,
+    threads: int,
+    image_step: ImageStep | None,
 ) -> NDArray[np.float64]:
     """``(N, K)`` probabilities, reading and predicting ``_CHUNK`` images at a time."""
-    classifier = model.classifier()
+    classifier = model.classifier(image_step)
     rows: list[list[float]] = []
     for start in range(0, len(items), _CHUNK):
         images = read_items(items[start : start + _CHUNK], limits, threads=threads)
@@ -122,9 +137,10 @@ def _cam_panels(
     items: Sequence[RadiographItem],
     choices: Sequence[tuple[int, int]],
     limits: RadiographLimits,
+    image_step: ImageStep | None,
 ) -> list[CamPanel]:
     images = read_items([items[i] for i, _ in choices], limits, threads=1)
-    outputs = model.classifier().predict_batch([image.pixels for image in images])
+    outputs = model.classifier(image_step).predict_batch([image.pixels for image in images])
     return [
         CamPanel(
             image=image.pixels,
@@ -140,8 +156,21 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def table_columns(report: ClassificationReport) -> tuple[str, ...]:
+    """The per-label table's columns: the kind's, then each project metric with its CI."""
+    extra = (
+        column
+        for metric in report.extra
+        for column in (metric.name, f"{metric.name}_ci_low", f"{metric.name}_ci_high")
+    )
+    return (*_TABLE_COLUMNS, *extra)
+
+
 def per_label_rows(report: ClassificationReport) -> list[dict[str, Any]]:
-    """One row per label: counts, AUROC, operating point, calibration (CIs as columns)."""
+    """One row per label: counts, AUROC, operating point, calibration, the project's metrics.
+
+    CIs are columns of their own (``auroc_ci_low``, ``<metric>_ci_high``).
+    """
     rows = []
     for label in report.labels:
         auroc, sens, spec = (
@@ -165,7 +194,13 @@ def per_label_rows(report: ClassificationReport) -> list[dict[str, Any]]:
             spec.high,
             report.calibration[label].ece,
         )
-        rows.append(dict(zip(_TABLE_COLUMNS, values, strict=True)))
+        row = dict(zip(_TABLE_COLUMNS, values, strict=True))
+        for metric in report.extra:
+            estimate = metric.per_label[label]
+            row[metric.name] = estimate.mean
+            row[f"{metric.name}_ci_low"] = estimate.low
+            row[f"{metric.name}_ci_high"] = estimate.high
+        rows.append(row)
     return rows
 
 
@@ -176,7 +211,7 @@ def write_report(
     report_dir.mkdir(parents=True, exist_ok=True)
     rows = per_label_rows(report)
     with (report_dir / "per_label_metrics.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_TABLE_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=table_columns(report))
         writer.writeheader()
         writer.writerows(
             {
@@ -197,6 +232,9 @@ def write_report(
             "confidence": macro.confidence,
         },
         "undefined_labels": list(report.undefined),
+        "project_metrics": {
+            metric.name: {"higher_is_better": metric.higher_is_better} for metric in report.extra
+        },
         "per_label": {
             row["label"]: {
                 k: (_finite(v) if isinstance(v, float) else v)
@@ -224,10 +262,13 @@ def evaluate(
 
     Raises:
         medai.tracking.errors.ModelNotFoundError: no model behind the aliases.
-        ConfigError: the dataset's labels are not the ones the model was trained on.
+        ConfigError: the dataset's labels are not the ones the model was trained on, or
+            the model needs the project's image step and the project has none.
         medai.data.DatasetError, medai.io.MedicalImageError: unusable data (named).
+        ValueError: a project figure's name is no file stem or is the kind's.
     """
     model = load_registered_model(project.binding, settings, alias)
+    image_step = project.image_step_for(model.preprocessing)
     data = project.load_data(settings)
     if tuple(data.labels) != model.labels:
         raise ConfigError(
@@ -239,7 +280,7 @@ def evaluate(
     items = data.evaluation_items()
     limits = settings.radiograph.limits()
     evaluate_settings = settings.evaluate
-    probabilities = _probabilities(model, items, limits, settings.train.read_threads)
+    probabilities = _probabilities(model, items, limits, settings.train.read_threads, image_step)
     targets = label_matrix(items)
     report = evaluate_classifier(
         targets,
@@ -250,6 +291,7 @@ def evaluate(
         confidence=evaluate_settings.confidence,
         n_resamples=evaluate_settings.bootstrap_resamples,
         seed=settings.seed,
+        metrics=project.metrics,
     )
 
     report_dir = (
@@ -264,13 +306,18 @@ def evaluate(
         "split": data.evaluation_split,
     }
     write_report(report_dir, header, report)
-    figures = {"roc_curves.png": plot_roc_curves(report.roc)}
-    figures["reliability.png"] = plot_reliability_diagram(report.calibration)
+    figures: dict[str, Figure] = {"roc_curves": plot_roc_curves(report.roc)}
+    figures["reliability"] = plot_reliability_diagram(report.calibration)
     choices = cam_choices(targets, probabilities, evaluate_settings.cam_cases)
     if choices:
-        figures["gradcam.png"] = plot_cam_grid(_cam_panels(model, items, choices, limits))
-    for file_name, figure in figures.items():
-        figure.savefig(report_dir / file_name, dpi=100)
+        panels = _cam_panels(model, items, choices, limits, image_step)
+        figures["gradcam"] = plot_cam_grid(panels)
+    if project.figures is not None:
+        own = dict(project.figures(report, targets, probabilities))
+        check_figure_names(list(own))
+        figures.update(own)
+    for name, figure in figures.items():
+        figure.savefig(report_dir / f"{name}.png", dpi=100)
 
     manifest = data.manifest(items)
     with evaluation_run(
@@ -307,13 +354,20 @@ def gate_scores(evaluation: EvaluationReport) -> GateScores:
     are reported with the decision, not gated, because they move with the threshold, a
     setting retuned after training, and because a champion that never calls a finding
     has specificity 1.0 and would refuse every real model. Calibration error is reported
-    too, not gated: it is fixed by recalibrating, not by keeping an older model.
+    too, not gated: it is fixed by recalibrating, not by keeping an older model. A
+    project's own metrics are gated per label (``<name>_<label>``), each read the way it
+    declares (``LabelMetric.higher_is_better``): the project chose them as figures a new
+    model must not lose on.
     """
-    figures = evaluation.report.as_metrics()
-    gated = {
-        key.removesuffix("_mean"): value
+    report = evaluation.report
+    figures = report.as_metrics()
+    metrics = {
+        key.removesuffix("_mean"): GateMetric(value)
         for key, value in figures.items()
         if key.startswith("auroc_") and key.endswith("_mean")
     }
-    metrics = {name: GateMetric(value) for name, value in gated.items()}
+    for extra in report.extra:
+        for key in metric_names(report.labels):
+            name = f"{extra.name}_{key}"
+            metrics[name] = GateMetric(figures[f"{name}_mean"], extra.higher_is_better)
     return GateScores(evaluation.model_version, PRIMARY_METRIC, metrics, evaluation.data_digest)

@@ -6,7 +6,8 @@ known for that image; left out of that label's figures) and ``probabilities (N, 
 Every interval is a percentile bootstrap over images (``medai.metrics.bootstrap_statistic``):
 an image is resampled with all its labels, so the macro AUROC's interval keeps the
 correlation between labels. A label whose known values are all of one class has no AUROC
-(NaN, logged once, left out of the macro mean) and no ROC curve.
+(NaN, logged once, left out of the macro mean) and no ROC curve. A project's own
+per-label metrics (``LabelMetric``) get the same bootstrap over the same images.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from medai.classification.extensions import LabelMetric
 from medai.metrics import Estimate, bootstrap_statistic
 
 LOGGER = logging.getLogger(__name__)
@@ -69,6 +71,21 @@ class ReliabilityDiagram:
 
 
 @dataclass(frozen=True)
+class MetricEstimates:
+    """A project metric (``LabelMetric``) over the evaluated images, per label.
+
+    Attributes:
+        name: The metric's name.
+        higher_is_better: Which way the deployment gate reads it.
+        per_label: Its value with the bootstrap interval, per label (NaN if undefined).
+    """
+
+    name: str
+    higher_is_better: bool
+    per_label: dict[str, Estimate]
+
+
+@dataclass(frozen=True)
 class ClassificationReport:
     """Everything ``evaluate_classifier`` measured, per label and over labels.
 
@@ -85,6 +102,7 @@ class ClassificationReport:
         calibration: Reliability diagram and ECE per label.
         roc: ROC curve per label where AUROC is defined.
         undefined: Labels whose AUROC is undefined (one class only among known values).
+        extra: The project's own metrics (``ClassificationProject.metrics``), in order.
     """
 
     labels: tuple[str, ...]
@@ -99,6 +117,7 @@ class ClassificationReport:
     calibration: dict[str, ReliabilityDiagram]
     roc: dict[str, RocCurve]
     undefined: tuple[str, ...]
+    extra: tuple[MetricEstimates, ...] = field(default=())
 
     @property
     def ece_mean(self) -> float:
@@ -111,7 +130,8 @@ class ClassificationReport:
 
         ``auroc_<label>_mean/_ci_low/_ci_high``, ``auroc_macro_mean/...``,
         ``sensitivity_<label>`` and ``specificity_<label>`` (with ``_ci_low/_ci_high``),
-        ``ece_<label>``, ``ece_mean``, ``positives_<label>`` and ``n_images``.
+        ``ece_<label>``, ``ece_mean``, ``positives_<label>`` and ``n_images``; a project
+        metric as ``<name>_<label>_mean/_ci_low/_ci_high``.
         """
         metrics: dict[str, float] = {"n_images": float(self.n_images)}
         metrics.update(self.macro_auroc.as_dict("auroc_macro"))
@@ -126,6 +146,8 @@ class ClassificationReport:
                 metrics[f"{name}_{key}_ci_high"] = estimate.high
             metrics[f"ece_{key}"] = self.calibration[label].ece
             metrics[f"positives_{key}"] = float(self.positives[label])
+            for extra in self.extra:
+                metrics.update(extra.per_label[label].as_dict(f"{extra.name}_{key}"))
         metrics["ece_mean"] = self.ece_mean
         return metrics
 
@@ -277,6 +299,7 @@ def evaluate_classifier(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int = 0,
+    metrics: Sequence[LabelMetric] = (),
 ) -> ClassificationReport:
     """Measure a multi-label classifier on a labelled set of images.
 
@@ -290,6 +313,8 @@ def evaluate_classifier(
         confidence: Coverage of the bootstrap intervals.
         n_resamples: Bootstrap draws per interval.
         seed: Seed of the bootstrap draws.
+        metrics: The project's own per-label metrics, each with the same bootstrap
+            interval over the images as the AUROC.
 
     Returns:
         The ``ClassificationReport``.
@@ -297,6 +322,7 @@ def evaluate_classifier(
     Raises:
         ValueError: If shapes, labels, targets, probabilities or thresholds are invalid
             (the message names the label or key, expected vs got).
+        TypeError: A project metric returned something that is not a number (named).
     """
     targets, probabilities = _as_float(targets), _as_float(probabilities)
     check_targets(targets, probabilities)
@@ -338,6 +364,14 @@ def evaluate_classifier(
         )
     defined = [k for k, label in enumerate(labels) if label not in undefined]
     macro = resample(_macro_auroc_of(targets, probabilities, defined), targets.shape[0])
+    extra = []
+    for metric in metrics:
+        per_label = {}
+        for k, label in enumerate(labels):
+            known = ~np.isnan(targets[:, k])
+            truth, prob = targets[known, k], probabilities[known, k]
+            per_label[label] = resample(_metric_of(metric, truth, prob), truth.size)
+        extra.append(MetricEstimates(metric.name, metric.higher_is_better, per_label))
     return ClassificationReport(
         labels=tuple(labels),
         n_images=int(targets.shape[0]),
@@ -358,6 +392,7 @@ def evaluate_classifier(
             if (curve := roc_points(targets[:, k], probabilities[:, k])) is not None
         },
         undefined=undefined,
+        extra=tuple(extra),
     )
 
 
@@ -388,6 +423,11 @@ Statistic = Callable[[NDArray[np.intp]], float]
 
 def _auroc_of(truth: FloatArray, prob: FloatArray) -> Statistic:
     return lambda i: rank_auroc(truth[i], prob[i])
+
+
+def _metric_of(metric: LabelMetric, truth: FloatArray, prob: FloatArray) -> Statistic:
+    """A project metric over the images (of one label, its target known) at some indices."""
+    return lambda i: metric.value(truth[i], prob[i])
 
 
 def _rate_of(truth: FloatArray, prob: FloatArray, threshold: float, *, positive: bool) -> Statistic:

@@ -21,6 +21,10 @@ import torch.nn.functional as F
 from monai.networks.nets import DenseNet
 from torch import nn
 
+from medai.engine.network_fit import NetworkFit
+from medai.engine.network_fit import check_network_fits as check_fits
+from medai.errors import NetworkContractError
+
 _STEM_STRIDE = 4
 """DenseNet's stem: a stride-2 convolution, then a stride-2 max-pool."""
 
@@ -125,3 +129,38 @@ class CamExport(nn.Module):
         cams = F.relu(F.conv2d(maps, head.weight[:, :, None, None]))
         cams = F.interpolate(cams, size=image.shape[-2:], mode="bilinear", align_corners=False)
         return logits, cams
+
+
+def check_network_fits(
+    network: nn.Module, in_channels: int, num_labels: int, image_size: int
+) -> None:
+    """Refuse a network that is no ``CamClassifier`` or does not fit the data, before training.
+
+    The declared ``in_channels`` and ``num_labels`` and one forward pass of a blank
+    ``image_size`` image are checked (``medai.engine.network_fit``), so a project network
+    that declares one head and computes another is caught too.
+
+    Args:
+        network: The network about to train (the kind's or a project's own).
+        in_channels: The channels of the prepared images (1: a radiograph).
+        num_labels: The dataset's labels (one logit each).
+        image_size: ``preprocessing.image_size``, the side of the example input.
+
+    Raises:
+        NetworkContractError: naming the expected and the network's numbers, or the
+            network's type when it is no ``CamClassifier`` (the kind's CAMs and ONNX
+            export need its pooled head).
+    """
+    if not isinstance(network, CamClassifier):
+        message = (
+            f"the project's network is a {type(network).__name__}; expected a CamClassifier "
+            "(medai.classification.networks): the kind's CAMs and ONNX export need its head"
+        )
+        raise NetworkContractError(message)
+    example = torch.zeros(1, network.in_channels, image_size, image_size)
+    check_fits(
+        network,
+        (network.in_channels, network.num_labels),
+        example,
+        NetworkFit(in_channels, num_labels, "labels", head="output"),
+    )

@@ -18,6 +18,7 @@ import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 from PIL import Image
 
+from medai.classification.extensions import ImageStep
 from medai.classification.preprocessing import check_radiograph, resize_image, to_model_batch
 from medai.config.sections import WorkLimits
 
@@ -87,6 +88,7 @@ class OnnxClassifier:
         intra_op_threads: int | None = None,
         standardize: bool = False,
         limits: WorkLimits | None = None,
+        image_step: ImageStep | None = None,
     ) -> None:
         """Load the network once and check it fits ``image_size`` and ``labels``.
 
@@ -100,6 +102,8 @@ class OnnxClassifier:
             standardize: Whether the network was trained on per-image standardised input.
             limits: The work one radiograph may cause (``settings.limits``); None: the
                 defaults.
+            image_step: The project's image step, for a network trained with it
+                (``preprocessing.image_step: project``); None: the kind's resize alone.
 
         Raises:
             ValueError: If the file's inputs, outputs or fixed sizes disagree with
@@ -118,6 +122,7 @@ class OnnxClassifier:
         self.labels = tuple(labels)
         self.standardize = standardize
         self.limits = limits or WorkLimits()
+        self.image_step = image_step
         self._check_signature(onnx_path)
 
     def _check_signature(self, onnx_path: Path) -> None:
@@ -176,7 +181,9 @@ class OnnxClassifier:
                 self.limits,
                 channels=self._channels,
             )
-        batch = to_model_batch(images, self.image_size, standardize=self.standardize)
+        batch = to_model_batch(
+            images, self.image_size, standardize=self.standardize, image_step=self.image_step
+        )
         if self._channels != 1:
             batch = np.repeat(batch, self._channels, axis=1)
         logits, cams = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})

@@ -98,7 +98,8 @@ def predict_to_file(
         MedicalImageError: the input cannot be used, or the output not written;
             ``WorkLimitError`` (naming ``source``) when classifying it would exceed
             ``settings.limits``.
-        ConfigError: a heatmap choice names no label of the model.
+        ConfigError: a heatmap choice names no label of the model, or the model needs
+            the project's image step and the project has none.
     """
     check_output_path(output)
     radiograph = read_radiograph(source, limits=settings.radiograph.limits())
@@ -114,7 +115,9 @@ def predict_to_file(
         )
     except WorkLimitError as exc:
         raise exc.for_path(source) from None
-    result = model.classifier().predict(radiograph.pixels)
+    result = model.classifier(project.image_step_for(model.preprocessing)).predict(
+        radiograph.pixels
+    )
     positives = positive_findings(result.probabilities, model.thresholds)
     try:
         wanted = heatmap_labels(heatmaps, model.labels, positives)

@@ -2,7 +2,9 @@
 
 A classifier is only as good as the agreement between what it was trained on and what it
 is served; so the resize lives here, in numpy and Pillow (no torch), and both the training
-data pipeline and the ONNX server call it.
+data pipeline and the ONNX server call it. A project's own image step
+(``preprocessing.image_step: project``) runs inside it, on the resized image, so it too
+is the same in training, evaluation, prediction and serving.
 
 The image is resized to a square without keeping its aspect ratio (chest radiographs are
 close to square; stretching keeps every pixel and maps CAMs straight back onto the image).
@@ -25,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from medai.classification.extensions import ImageStep, checked_image_step
 from medai.config.sections import WorkLimits
 from medai.inference.budget import Grid, Stage, WorkPlan, check_work
 
@@ -196,20 +199,27 @@ def standardize_image(image: FloatArray) -> FloatArray:
 
 
 def prepare_image(
-    pixels: NDArray[np.floating] | NDArray[np.integer], size: int, *, standardize: bool = False
+    pixels: NDArray[np.floating] | NDArray[np.integer],
+    size: int,
+    *,
+    standardize: bool = False,
+    image_step: ImageStep | None = None,
 ) -> FloatArray:
-    """Check a ``[0, 1]`` radiograph and resize it (and optionally standardise it).
+    """Check a ``[0, 1]`` radiograph and resize it (then the project's step, then standardise).
 
     Args:
         pixels: ``(H, W)`` intensities in ``[0, 1]``.
         size: Side of the square network input.
         standardize: Also standardise per image (see ``standardize_image``).
+        image_step: The project's image step (``preprocessing.image_step: project``), on
+            the resized image; None: the kind's resize alone.
 
     Returns:
         ``(size, size)`` float32.
 
     Raises:
-        ValueError: If ``pixels`` is not a finite 2D image with values in ``[0, 1]``.
+        ValueError: If ``pixels`` is not a finite 2D image with values in ``[0, 1]``, or
+            the project's step changes the shape or returns non-finite values.
     """
     array = np.asarray(pixels, dtype=np.float32)
     if array.ndim != _IMAGE_RANK or array.size == 0:
@@ -222,11 +232,17 @@ def prepare_image(
             f"image intensities must be scaled to [0, 1], got values in [{low:.3g}, {high:.3g}]"
         )
     resized = resize_image(array, size)
+    if image_step is not None:
+        resized = checked_image_step(image_step, resized)
     return standardize_image(resized) if standardize else resized
 
 
 def to_model_input(
-    pixels: NDArray[np.floating] | NDArray[np.integer], size: int, *, standardize: bool = False
+    pixels: NDArray[np.floating] | NDArray[np.integer],
+    size: int,
+    *,
+    standardize: bool = False,
+    image_step: ImageStep | None = None,
 ) -> FloatArray:
     """One radiograph as the network's input tensor ``(1, 1, size, size)`` float32.
 
@@ -234,6 +250,7 @@ def to_model_input(
         pixels: ``(H, W)`` intensities in ``[0, 1]``.
         size: Side of the square network input.
         standardize: Also standardise per image.
+        image_step: The project's image step, or None (see ``prepare_image``).
 
     Returns:
         ``(1, 1, size, size)`` float32, C-contiguous.
@@ -241,7 +258,8 @@ def to_model_input(
     Raises:
         ValueError: As ``prepare_image``.
     """
-    return prepare_image(pixels, size, standardize=standardize)[np.newaxis, np.newaxis]
+    prepared = prepare_image(pixels, size, standardize=standardize, image_step=image_step)
+    return prepared[np.newaxis, np.newaxis]
 
 
 def to_model_batch(
@@ -249,6 +267,7 @@ def to_model_batch(
     size: int,
     *,
     standardize: bool = False,
+    image_step: ImageStep | None = None,
 ) -> FloatArray:
     """Several radiographs (of any sizes) as one batch ``(N, 1, size, size)`` float32.
 
@@ -260,7 +279,9 @@ def to_model_batch(
     prepared = []
     for index, pixels in enumerate(images):
         try:
-            prepared.append(prepare_image(pixels, size, standardize=standardize))
+            prepared.append(
+                prepare_image(pixels, size, standardize=standardize, image_step=image_step)
+            )
         except ValueError as exc:
             raise ValueError(f"image {index}: {exc}") from None
     return np.stack(prepared)[:, np.newaxis]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from medai.classification.export import GRAPH_SPEC
+from medai.classification.extensions import ImageStep
 from medai.classification.networks import CamClassifier
 from medai.classification.settings import (
     ClassificationSettings,
@@ -51,13 +52,26 @@ class LoadedModel:
     labels: tuple[str, ...]
     thresholds: dict[str, float]
 
-    def classifier(self) -> TorchClassifier:
-        """The network wrapped to take radiographs and give probabilities and CAMs."""
+    def classifier(self, image_step: ImageStep | None = None) -> TorchClassifier:
+        """The network wrapped to take radiographs and give probabilities and CAMs.
+
+        ``image_step`` is the project's, for a model registered with
+        ``preprocessing.image_step: project`` (``ClassificationProject.image_step_for``).
+
+        Raises:
+            ValueError: the model needs the project's image step and none is given.
+        """
+        if self.preprocessing.image_step == "project" and image_step is None:
+            raise ValueError(
+                f"{self.name} version {self.version} was trained with the project's own "
+                "image step (preprocessing.image_step: project) and none was given"
+            )
         return TorchClassifier(
             self.network,
             self.preprocessing.image_size,
             self.labels,
             standardize=self.preprocessing.standardize,
+            image_step=image_step if self.preprocessing.image_step == "project" else None,
         )
 
 

@@ -36,7 +36,10 @@ class PreprocessingSettings(Section):
     """What the network sees, identical in training, evaluation and serving.
 
     Stored with every registered version: a served model resizes to the size it was
-    trained at, whatever today's config says.
+    trained at, whatever today's config says. ``image_step: project`` runs the project's
+    own step (``ClassificationProject.image_step``, its ``utils/preprocessing.py``) on
+    every resized image, before ``standardize``; a model trained with it is served with
+    it, and a server without it refuses to load that model.
     """
 
     image_size: int = Field(
@@ -44,6 +47,13 @@ class PreprocessingSettings(Section):
     )
     standardize: bool = Field(
         default=False, description="Zero mean, unit standard deviation per image after resizing."
+    )
+    image_step: Literal["none", "project"] = Field(
+        default="none",
+        description=(
+            "'project': the project's own image step (utils/preprocessing.py) on every "
+            "resized image, before standardize; 'none': the kind's resize alone."
+        ),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from medai.classification.extensions import ImageStep
 from medai.classification.networks import CamClassifier
 from medai.classification.onnx_classifier import ClassifierOutput, sigmoid
 from medai.classification.preprocessing import to_model_batch
@@ -29,8 +30,12 @@ class TorchClassifier:
         *,
         standardize: bool = False,
         batch_size: int = 32,
+        image_step: ImageStep | None = None,
     ) -> None:
         """Hold the network in eval mode.
+
+        ``image_step`` is the project's, for a model trained with it (see
+        ``medai.classification.preprocessing.prepare_image``).
 
         Raises:
             ValueError: the network's number of outputs differs from ``labels``.
@@ -45,6 +50,7 @@ class TorchClassifier:
         self.labels = tuple(labels)
         self.standardize = standardize
         self.batch_size = batch_size
+        self.image_step = image_step
 
     def predict(self, pixels: NDArray[np.floating] | NDArray[np.integer]) -> ClassifierOutput:
         """Probabilities and CAMs of one radiograph ``(H, W)`` in ``[0, 1]``."""
@@ -57,7 +63,9 @@ class TorchClassifier:
         outputs: list[ClassifierOutput] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            batch = to_model_batch(chunk, self.image_size, standardize=self.standardize)
+            batch = to_model_batch(
+                chunk, self.image_size, standardize=self.standardize, image_step=self.image_step
+            )
             with torch.inference_mode():
                 logits, cams = self.exportable(torch.from_numpy(batch))
             probabilities = sigmoid(logits.numpy())

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import torch
 
-from medai.classification.model_factory import build_network
+from medai.classification.networks import check_network_fits
 from medai.classification.project import ClassificationProject, SettingsT
 from medai.classification.registry import register_model
 from medai.classification.training import MONITOR, plain_tensors, training_setup
@@ -27,6 +27,9 @@ from medai.engine.devices import plan_devices
 from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_training
 
 LOGGER = logging.getLogger(__name__)
+
+IMAGE_CHANNELS = 1
+"""Channels of a prepared image: one grey level (``medai.classification.preprocessing``)."""
 
 VALIDATION_METRIC = ranking_metric(MONITOR)
 """The run metric that ranks a training: the best epoch's macro AUROC on validation."""
@@ -59,12 +62,17 @@ def train(
 
     Raises:
         medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
-            here, or thresholds name labels the dataset lacks.
+            here, ``preprocessing.image_step`` does not match the project's image step
+            (before any data is read), or thresholds name labels the dataset lacks.
         medai.data.DatasetError: the label CSV or ``.npz`` cannot be used.
         medai.io.MedicalImageError: an image cannot be read (the file is named).
+        medai.errors.NetworkContractError: the network (the project's own, or the
+            kind's) is no ``CamClassifier``, or its input channels or outputs differ from
+            the data's (before any run opens).
     """
     started = time.perf_counter()
     devices = plan_devices(settings.train)
+    project.check_preprocessing(settings.preprocessing)
     if inputs is None:
         inputs = read_training_inputs(project, settings)
     data, train_items, val_items = inputs.data, inputs.train_items, inputs.val_items
@@ -77,7 +85,8 @@ def train(
         len(data.labels),
     )
     torch.manual_seed(settings.seed)
-    network = build_network(settings.model, len(data.labels))
+    network = project.build_network(settings, IMAGE_CHANNELS, len(data.labels))
+    check_network_fits(network, IMAGE_CHANNELS, len(data.labels), settings.preprocessing.image_size)
     setup = training_setup(
         network, train_items, val_items, train=settings.train, seed=settings.seed
     )

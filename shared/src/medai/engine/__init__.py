@@ -12,6 +12,8 @@ docs/training-engine.md. One module per concern, imported by name:
 - ``task``: ``TrainingTask``, the LightningModule contract a kind implements.
 - ``records``: ``EpochRecord`` and ``FitOutcome``, what a fit reports (no torch).
 - ``fit``: ``fit``, one Lightning ``Trainer`` run with the engine's callbacks.
+- ``network_fit``: ``check_network_fits``, a network's channels and outputs against its
+  data, before anything trains (torch).
 - ``curves``: the learning-curve figure (matplotlib).
 - ``run``: ``run_training``, the tracked MLflow run, checkpoint logging and registration.
 """

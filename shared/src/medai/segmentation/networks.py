@@ -12,7 +12,8 @@ import torch
 from monai.networks.nets import UNet
 from torch import nn
 
-from medai.errors import NetworkContractError
+from medai.engine.network_fit import NetworkFit
+from medai.engine.network_fit import check_network_fits as check_fits
 from medai.segmentation.settings import ModelSettings
 
 
@@ -97,7 +98,8 @@ def check_network_fits(
     """Refuse a network whose channels differ from the data's, before anything trains.
 
     Both the declared attributes and one forward pass of a small input are checked, so a
-    project network that declares one thing and computes another is caught too.
+    project network that declares one thing and computes another is caught too (the
+    kind-neutral rule: ``medai.engine.network_fit``).
 
     Args:
         network: The network about to train (the kind's UNet or a project's own).
@@ -109,26 +111,9 @@ def check_network_fits(
     Raises:
         NetworkContractError: naming the expected and the network's numbers.
     """
-    name = type(network).__name__
-    if network.in_channels != in_channels:
-        message = (
-            f"{name} takes {network.in_channels} input channel(s) but the dataset's images "
-            f"have {in_channels}"
-        )
-        raise NetworkContractError(message)
-    if network.num_classes != out_channels:
-        message = (
-            f"{name} has {network.num_classes} output channel(s) but the dataset has "
-            f"{out_channels} {outputs}"
-        )
-        raise NetworkContractError(message)
-    with torch.no_grad():
-        was_training = network.training
-        logits = network.eval()(network.example_input())
-        network.train(was_training)
-    if logits.shape[1] != out_channels:
-        message = (
-            f"{name} declares {network.num_classes} output channels but computes "
-            f"{logits.shape[1]}; the dataset has {out_channels} {outputs}"
-        )
-        raise NetworkContractError(message)
+    check_fits(
+        network,
+        (network.in_channels, network.num_classes),
+        network.example_input(),
+        NetworkFit(in_channels, out_channels, outputs),
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from medai.classification.extensions import ImageStep
 from medai.classification.onnx_classifier import ClassifierOutput
 from medai.classification.preprocessing import check_radiograph
 from medai.classification.project import ClassificationProject, SettingsT
@@ -24,6 +25,7 @@ from medai.classification.settings import (
     PreprocessingSettings,
     preprocessing_of,
 )
+from medai.config import ConfigError
 from medai.config.sections import WorkLimits
 from medai.io import RadiographLimits
 from medai.project import ProjectBinding
@@ -90,12 +92,39 @@ def read_card(card: ModelCard, settings: ClassificationSettings) -> CardContents
     return CardContents(preprocessing, labels, thresholds)
 
 
-def load_onnx_model(model_dir: Path, settings: ClassificationSettings) -> ClassificationServedModel:
-    """Serve the ONNX graph of a materialized model folder on ONNX Runtime."""
+def needed_step(
+    card: ModelCard, preprocessing: PreprocessingSettings, step: ImageStep | None
+) -> ImageStep | None:
+    """The image step to run a model with: ``step`` if it was trained with one, else None.
+
+    Raises:
+        BundleError: it was trained with the project's step and none is given.
+    """
+    if preprocessing.image_step != "project":
+        return None
+    if step is None:
+        raise BundleError(
+            f"{card.name} version {card.version} was trained with the project's own image "
+            "step (preprocessing.image_step: project) and none was given"
+        )
+    return step
+
+
+def load_onnx_model(
+    model_dir: Path, settings: ClassificationSettings, image_step: ImageStep | None = None
+) -> ClassificationServedModel:
+    """Serve the ONNX graph of a materialized model folder on ONNX Runtime.
+
+    ``image_step`` is the project's, for a model trained with ``image_step: project``.
+
+    Raises:
+        BundleError: the folder, its card or its graph cannot be served as they are.
+    """
     from medai.classification.onnx_classifier import OnnxClassifier  # noqa: PLC0415 - onnxruntime
 
     bundle = ModelBundle.load(model_dir)
     contents = read_card(bundle.card, settings)
+    step = needed_step(bundle.card, contents.preprocessing, image_step)
     try:
         classifier = OnnxClassifier(
             bundle.onnx_path,
@@ -103,6 +132,7 @@ def load_onnx_model(model_dir: Path, settings: ClassificationSettings) -> Classi
             contents.labels,
             standardize=contents.preprocessing.standardize,
             limits=settings.limits,
+            image_step=step,
         )
     except ValueError as exc:  # the graph does not fit the card
         raise BundleError(str(exc)) from None
@@ -116,20 +146,28 @@ def load_onnx_model(model_dir: Path, settings: ClassificationSettings) -> Classi
 
 
 def load_torch_model(
-    binding: ProjectBinding[SettingsT], model_dir: Path, settings: ClassificationSettings
+    binding: ProjectBinding[SettingsT],
+    model_dir: Path,
+    settings: ClassificationSettings,
+    image_step: ImageStep | None = None,
 ) -> ClassificationServedModel:
-    """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
+    """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow).
+
+    ``image_step`` is the project's, for a model trained with ``image_step: project``.
+    """
     from medai.classification.registry import load_model_version  # noqa: PLC0415 - heavy
     from medai.classification.torch_classifier import TorchClassifier  # noqa: PLC0415
 
     card = ModelBundle.load(model_dir).card
     contents = read_card(card, settings)
+    step = needed_step(card, contents.preprocessing, image_step)
     network = load_model_version(binding, settings, card.version)
     classifier = TorchClassifier(
         network,
         contents.preprocessing.image_size,
         contents.labels,
         standardize=contents.preprocessing.standardize,
+        image_step=step,
     )
     predict = checked_predict(
         classifier.predict,
@@ -158,9 +196,25 @@ def checked_predict(predict: Predict, size: int, classes: int, limits: WorkLimit
 def model_loaders(
     project: ClassificationProject[SettingsT],
 ) -> dict[str, ModelLoader[SettingsT]]:
-    """The project's loader per ``api.backend`` value."""
+    """The project's loader per ``api.backend`` value, with its image step where needed.
+
+    A model trained with the project's image step on a server whose project has none
+    fails to load (``/ready`` says why) rather than being served without it.
+    """
+
+    def image_step(model_dir: Path, settings: SettingsT) -> ImageStep | None:
+        card = ModelBundle.load(model_dir).card
+        try:
+            return project.image_step_for(read_card(card, settings).preprocessing)
+        except ConfigError as exc:  # the model needs code this server does not have
+            raise BundleError(f"{card.name} version {card.version}: {exc.problem}") from None
+
+    def onnx_loader(model_dir: Path, settings: SettingsT) -> ClassificationServedModel:
+        return load_onnx_model(model_dir, settings, image_step(model_dir, settings))
 
     def torch_loader(model_dir: Path, settings: SettingsT) -> ClassificationServedModel:
-        return load_torch_model(project.binding, model_dir, settings)
+        return load_torch_model(
+            project.binding, model_dir, settings, image_step(model_dir, settings)
+        )
 
-    return {"onnx": load_onnx_model, "torch": torch_loader}
+    return {"onnx": onnx_loader, "torch": torch_loader}
