@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import subprocess
 import sys
@@ -24,6 +25,7 @@ SAME_NAME_IN_EVERY_KIND = {
     "app_factory": "app_factory",
     "predict_router": "predict_router",
     "commands": "project_commands",
+    "extensions": "EXTENSION_POINTS",
 }
 
 
@@ -67,6 +69,14 @@ def test_every_member_resolves_to_what_the_contract_says(name):
     for member in ("train", "evaluate", "gate_scores", "app_factory", "predict_router", "commands"):
         assert inspect.isfunction(resolved[member]), member
     assert list(inspect.signature(resolved["train"]).parameters)[:2] == ["project", "settings"]
+    points = resolved["extensions"]
+    assert {row[0] for row in points} >= {"network", "metrics"}
+    for point, module, default in points:
+        assert point, (point, module, default)
+        assert module.endswith(".py"), module  # a standard-layout module of the project
+        assert default, point
+        if point.isidentifier():  # routers/middleware live in api/main.py, not on the project
+            assert point in {f.name for f in dataclasses.fields(resolved["project"])}, point
 
 
 def test_the_shared_members_have_the_same_name_in_every_kind():

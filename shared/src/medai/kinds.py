@@ -28,6 +28,7 @@ The contract (``CONTRACT``), the same names in every kind:
 ``app_factory``        the server handler: ``app_factory(project, routers=, middleware=)``
 ``predict_router``     the kind's ``POST /v1/predict`` route for a project
 ``commands``           ``project_commands(project, app_factory)``: the console scripts
+``extensions``         ``EXTENSION_POINTS``: (point, the project's module, the default) rows
 =====================  ===================================================================
 """
 
@@ -57,6 +58,7 @@ CONTRACT = (
     "app_factory",
     "predict_router",
     "commands",
+    "extensions",
 )
 """Every member a kind provides, by the one name all kinds use."""
 

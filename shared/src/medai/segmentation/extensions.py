@@ -48,7 +48,7 @@ EXTENSION_POINTS: tuple[tuple[str, str, str], ...] = (
     ("normalizer", "utils/preprocessing.py", "`preprocessing.normalize`: window or zscore"),
     ("metrics", "utils/metrics.py", "Dice and HD95 per label or region"),
     ("overlays", "utils/visualization.py", "one slice per case, every structure"),
-    ("routers, middleware", "api/main.py", "`POST /v1/predict`, no middleware"),
+    ("routers/middleware", "api/main.py", "`POST /v1/predict`, no middleware"),
 )
 """(extension point, the project's module, the kind's default), as the table above says."""
 

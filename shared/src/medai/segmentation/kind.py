@@ -26,6 +26,7 @@ KIND = Kind(
         "app_factory": "serving.app:app_factory",
         "predict_router": "serving.predict:predict_router",
         "commands": "cli:project_commands",
+        "extensions": "extensions:EXTENSION_POINTS",
     },
     template_defaults={"modality": "CT", "target": "the labelled structures"},
 )
