@@ -67,3 +67,23 @@ def test_a_network_that_declares_one_head_and_computes_another_is_caught():
 
     with pytest.raises(NetworkContractError, match="declares 4 output channels but computes 3"):
         check_network_fits(network, in_channels=1, out_channels=4)
+
+
+class Flat(UNetSegmentationNetwork):
+    """A project network built 2D: the contract's type allows it, the volume data do not."""
+
+    def __init__(self) -> None:
+        super().__init__(SMALL, num_classes=2)
+        self.spatial_dims = 2
+        self.unet = UNet(2, 1, 2, channels=(4, 8), strides=(2,), num_res_units=0)
+
+
+def test_a_2d_network_serves_2d_shapes_and_is_refused_for_volumes_naming_both():
+    network = Flat()
+    assert network.input_shape() == (-1, 1, -1, -1)
+    assert network(network.example_input()).shape == (1, 2, 4, 4)
+    check_network_fits(network, in_channels=1, out_channels=2, spatial_dims=2)
+    with pytest.raises(
+        NetworkContractError, match="Flat is a 2D network but the dataset's images are 3D"
+    ):
+        check_network_fits(network, in_channels=1, out_channels=2)

@@ -14,6 +14,7 @@ from torch import nn
 
 from medai.engine.network_fit import NetworkFit
 from medai.engine.network_fit import check_network_fits as check_fits
+from medai.errors import NetworkContractError
 from medai.segmentation.settings import ModelSettings
 
 
@@ -94,8 +95,9 @@ def check_network_fits(
     out_channels: int,
     *,
     outputs: str = "labels (background included)",
+    spatial_dims: int = 3,
 ) -> None:
-    """Refuse a network whose channels differ from the data's, before anything trains.
+    """Refuse a network whose channels or dimensions differ from the data's, before training.
 
     Both the declared attributes and one forward pass of a small input are checked, so a
     project network that declares one thing and computes another is caught too (the
@@ -107,10 +109,17 @@ def check_network_fits(
         out_channels: The outputs the data needs: one per label (softmax) or one per
             region (sigmoid).
         outputs: What the outputs are, for the message (``"regions (whole_tumour, ...)"``).
+        spatial_dims: The data's spatial dimensions (the kind's pipeline reads volumes: 3).
 
     Raises:
         NetworkContractError: naming the expected and the network's numbers.
     """
+    if network.spatial_dims != spatial_dims:
+        message = (
+            f"{type(network).__name__} is a {network.spatial_dims}D network but the dataset's "
+            f"images are {spatial_dims}D"
+        )
+        raise NetworkContractError(message)
     check_fits(
         network,
         (network.in_channels, network.num_classes),
