@@ -3,6 +3,8 @@
 One module per concern, imported by name (nothing is re-exported here, so importing the
 torch-free serving pieces never pulls in torch):
 
+- ``extensions``: what a project may bring of its own (network, image step, metrics,
+  figures) and the kind's defaults (numpy only).
 - ``preprocessing``: resize a radiograph to the network's input (numpy + Pillow; shared
   by training and serving so both see identical inputs).
 - ``onnx_classifier``: probabilities and Grad-CAM heatmaps from the exported ONNX file
