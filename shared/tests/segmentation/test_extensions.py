@@ -249,3 +249,44 @@ def test_evaluate_reports_the_projects_metric_and_draws_its_figure(trained_demo)
     table = (report.output_dir / "per_case_metrics.csv").read_text(encoding="utf-8")
     assert table.splitlines()[0] == "case_id,label,dice,hd95_mm,volume_error_ml"
     assert gate_scores(report).metrics["volume_error_ml_sphere"].higher_is_better is False
+
+
+# ------------------------------------------------------------------------------ serving
+
+
+def project_bundle(demo, onnx_path):
+    from medai.serving import ModelCard, write_bundle  # noqa: PLC0415
+
+    card = ModelCard(
+        name="sphere-seg",
+        version="6",
+        extra={
+            "preprocessing": PROJECT_PREP.model_dump(mode="json"),
+            "labels": {"0": "background", "1": "sphere"},
+        },
+    )
+    return write_bundle(demo.root / "models" / "sphere-seg" / "6", card, onnx_path).folder
+
+
+def test_the_servers_loader_gives_a_project_model_its_normaliser(demo, onnx_path, make_sphere):
+    from medai.segmentation.serving.model import model_loaders  # noqa: PLC0415
+
+    normaliser = RecordingNormalizer()
+    project = dataclasses.replace(demo.project, normalizer=normaliser)
+    settings = demo.load()
+    served = model_loaders(project)["onnx"](project_bundle(demo, onnx_path), settings)
+    volume, _ = make_sphere((24, 24, 24), np.diag([2.0, 2.0, 2.0, 1.0]))
+    mask = served.segment(volume)
+    assert normaliser.shapes == [(1, 24, 24, 24)]
+    assert mask.shape == (24, 24, 24)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_a_project_model_on_a_server_without_the_normaliser_fails_to_load_naming_it(
+    demo, onnx_path, backend
+):
+    from medai.segmentation.serving.model import model_loaders  # noqa: PLC0415
+    from medai.serving import BundleError  # noqa: PLC0415
+
+    with pytest.raises(BundleError, match="supplies no normalizer"):
+        model_loaders(demo.project)[backend](project_bundle(demo, onnx_path), demo.load())
