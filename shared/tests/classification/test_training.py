@@ -56,20 +56,25 @@ def test_the_network_ends_with_the_best_validation_weights(trained):
     )
 
 
-def test_the_square_cam_peaks_on_the_square(trained):
+def test_the_square_cam_is_brightest_on_the_square(trained):
+    # The CAM is the head's weights over the last feature map (8x8 here), upsampled: its
+    # argmax snaps to block centres, so localisation is judged by where the mass is.
     images, _ = stack_items(trained.val.items, "val")
     with torch.no_grad():
         _, cams = trained.network.exportable()(images)
-    hits, total = 0, 0
+    ratios = []
     for index, corner in enumerate(trained.val.squares):
         if corner is None:
             continue
-        row, col = np.unravel_index(int(cams[index, 0].argmax()), cams.shape[-2:])
-        hits += corner[0] - 2 <= row < corner[0] + 10 and corner[1] - 2 <= col < corner[1] + 10
-        total += 1
+        cam = cams[index, 0].numpy()
+        inside = np.zeros(cam.shape, dtype=bool)
+        inside[max(corner[0] - 2, 0) : corner[0] + 10, max(corner[1] - 2, 0) : corner[1] + 10] = (
+            True
+        )
+        ratios.append(float(cam[inside].mean()) / max(float(cam[~inside].mean()), 1e-6))
 
-    assert total >= 8
-    assert hits / total >= 0.7
+    assert len(ratios) >= 8
+    assert min(ratios) > 1.5, ratios  # a CAM blind to the square would give about 1
 
 
 def test_onnx_serving_of_the_trained_model_gives_the_torch_probabilities(trained, tmp_path):

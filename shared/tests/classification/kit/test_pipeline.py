@@ -45,7 +45,11 @@ def test_training_registers_a_challenger_with_its_export_and_card_tags(trained_d
     assert float(version.tags["medai.onnx_max_abs_diff"]) < 1e-3
     assert json.loads(version.tags[LABELS_TAG]) == {"0": "square", "1": "bar"}
     assert json.loads(version.tags[THRESHOLDS_TAG]) == {"square": 0.5, "bar": 0.5}
-    assert json.loads(version.tags[PREPROCESSING_TAG]) == {"image_size": 32, "standardize": False}
+    assert json.loads(version.tags[PREPROCESSING_TAG]) == {
+        "image_size": 32,
+        "standardize": False,
+        "image_step": "none",
+    }
     assert version.tags["medai.project"] == "shape-cls"
     assert version.tags["medai.data_hash"]
     run = client.get_run(trained_demo.result.run_id)
