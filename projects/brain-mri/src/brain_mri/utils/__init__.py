@@ -1,1 +1,4 @@
-"""Preprocessing, metrics, figures and measures of brain-mri, from the shared kit."""
+"""brain-mri's preprocessing, metrics, figures and measures: its own or the kind's.
+
+Each module says in its first line which it is (``medai.<kind>.extensions``).
+"""

@@ -1,1 +1,4 @@
-"""Preprocessing, metrics, figures and measures of cxr-cls, from the shared kit."""
+"""cxr-cls's preprocessing, metrics, figures and measures: its own or the kind's.
+
+Each module says in its first line which it is (``medai.<kind>.extensions``).
+"""

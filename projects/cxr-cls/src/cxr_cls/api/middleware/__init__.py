@@ -1,1 +1,5 @@
-"""Middleware of the cxr-cls server; all of it is shared (``medai.serving``)."""
+"""Middleware of cxr-cls's server: its own classes here, listed in api/main.py.
+
+The shared stack (request log, API key, body limits) comes with the kind's app factory
+and runs first; the modules below only re-export its parts for this layout.
+"""
