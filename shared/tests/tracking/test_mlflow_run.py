@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import http.server
 import shutil
@@ -21,7 +22,7 @@ from medai.config import (
     settings_hash,
 )
 from medai.data import build_manifest
-from medai.serving.bundle import ModelBundle
+from medai.serving.bundle import ModelBundle, write_bundle
 from medai.testing import migrated_mlflow_store
 from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 from medai.tracking.materialize import materialize
@@ -323,6 +324,19 @@ def test_materialize_writes_onnx_and_card_and_refuses_versions_without_onnx(
     # Named by version: the card says no alias, which the server takes as explicit.
     pinned = materialize(ModelRequest.from_settings(settings, version=1), models_root)
     assert (pinned.card.version, pinned.card.alias) == ("1", None)
+
+    # A folder of the same number left by another run (a reset store, a second store
+    # sharing the folder) is downloaded again, not served under the new run's card.
+    stale = ModelBundle.load(models_root / "demo" / "1")
+    write_bundle(
+        stale.folder,
+        dataclasses.replace(stale.card, run_id="another-store-run"),
+        b"another network",
+        overwrite=True,
+    )
+    fresh = materialize(request, models_root)
+    assert fresh.card.run_id == run.info.run_id
+    assert fresh.onnx_path.read_bytes() == onnx_file.read_bytes()
 
 
 def test_unreachable_tracking_server_fails_fast_with_one_line():

@@ -48,8 +48,11 @@ def materialize(request: ModelRequest, models_root: Path) -> ModelBundle:
     The version is chosen by ``model_choice``'s rule (so production refuses a fallback
     before anything is downloaded); the card records the alias it came through, or
     none when it was named by version, which the server checks again at start-up. A
-    folder that already holds that version is reused (versions are immutable); only
-    its card is rewritten when the alias now pointing at it differs.
+    folder that already holds that version of that run is reused (versions are
+    immutable); only its card is rewritten when the alias now pointing at it differs. A
+    folder left by another store's version of the same number (another run: a reset or
+    a second store sharing the folder) is downloaded again, never served under the new
+    card.
 
     Raises:
         ModelRefusedError: production and only a fallback version.
@@ -79,7 +82,7 @@ def materialize(request: ModelRequest, models_root: Path) -> ModelBundle:
         existing = ModelBundle.load(folder)
     except BundleError:
         existing = None
-    if existing is not None:
+    if existing is not None and existing.card.run_id == card.run_id:
         if existing.card == card:
             return existing
         return write_bundle(folder, card, existing.onnx_path.read_bytes(), overwrite=True)
