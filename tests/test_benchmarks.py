@@ -1,9 +1,10 @@
-"""The serving benchmarks start as documented, and their shared harness measures honestly.
+"""The benchmarks start as documented, and the serving benchmarks' harness measures honestly.
 
 The benchmarks are run by hand (minutes each), so nothing else notices when one stops
 importing: each is started here with ``--help`` exactly as the docs run it, from the repo
 root, where ``benchmarks/`` is first on ``sys.path`` for the sibling ``serving_harness``.
-The harness's load loop, turn order, mask check and scratch store run for real.
+The engine benchmark's refusal of a precision the machine cannot honour runs for real, as
+do the harness's load loop, turn order, mask check and scratch store.
 """
 
 from __future__ import annotations
@@ -65,6 +66,36 @@ def test_a_serving_benchmark_starts_as_the_docs_run_it(script: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--seconds" in done.stdout
+
+
+def _engine_benchmark(*options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "benchmarks/engine_train_step.py", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_engine_benchmark_starts_as_the_docs_run_it() -> None:
+    """Every kind's training imports resolve without a run; the device options parse."""
+    done = _engine_benchmark("--help")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--device {cpu,cuda}" in done.stdout
+    assert "--precision {32,bf16-mixed,16-mixed}" in done.stdout
+
+
+def test_the_engine_benchmark_refuses_float16_on_a_cpu_in_one_line() -> None:
+    """As ``train.precision=16-mixed`` does on a CPU, before any data is generated."""
+    done = _engine_benchmark("--device", "cpu", "--precision", "16-mixed")
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --precision 16-mixed: 16-mixed needs a CUDA device; training runs on cpu"
+    ]
 
 
 def test_run_load_counts_a_raising_request_as_an_error_not_a_latency(harness) -> None:
