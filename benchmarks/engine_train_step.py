@@ -57,7 +57,7 @@ from medai.engine.fit import fit
 from medai.engine.settings import Device, Precision, TrainingSettings
 from medai.engine.task import TrainingTask
 from medai.segmentation.networks import check_network_fits as check_segmentation_fits
-from medai.segmentation.training import RegionLoss, SegmentationTask, data_loaders, plain_tensor
+from medai.segmentation.task import RegionLoss, SegmentationTask, data_loaders, plain_tensor
 
 SEGMENTATION: dict[str, tuple[Any, Any]] = {
     "ct-seg": (ct_seg_settings.BINDING, ct_seg_settings.PROJECT),

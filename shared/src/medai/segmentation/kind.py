@@ -15,7 +15,7 @@ KIND = Kind(
         "project": "project:SegmentationProject",
         "data": "data:SegmentationData",
         "network": "networks:SegmentationNetwork",
-        "task": "training:SegmentationTask",
+        "task": "task:SegmentationTask",
         "train": "training:train",
         "register_model": "registry:register_model",
         "loaded_model": "registry:LoadedModel",

@@ -1,234 +1,49 @@
-"""Segmentation on the training engine: the task (loss, validation Dice) and ``train``.
+"""Segmentation on the training engine: ``train``, one tracked, registered training.
 
-``SegmentationTask`` is what the kind adds to the engine (``medai.engine``): Dice +
-cross-entropy on random patches, and mean foreground Dice over whole validation volumes
-by sliding window in the training geometry. Label-based data trains one softmax over the
-labels; region-based data (``medai.segmentation.regions``: nested regions such as whole
-tumour / tumour core / enhancing tumour) one sigmoid per region with Dice + binary
-cross-entropy, scored per region on sigmoid > 0.5. ``train`` reads the project's data,
-builds its network (the project's, or the kind's UNet), task and loaders, and hands
-them to ``medai.engine.run.run_training``, which does the epochs, the MLflow run and
-the registration.
+``train`` reads the project's data, builds its network (the project's, or the kind's
+UNet), the kind's task and loaders (``medai.segmentation.task``), and hands them to
+``medai.engine.run.run_training``, which does the epochs, the MLflow run and the
+registration.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from monai.data import CacheDataset, DataLoader, Dataset, MetaTensor, decollate_batch
-from monai.losses import DiceCELoss, DiceLoss
-from monai.metrics import DiceMetric
-from monai.transforms import AsDiscrete
 
 from medai.engine.devices import plan_devices
 from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_training
-from medai.engine.task import OptimiserSettings, TrainingTask
-from medai.errors import find_cause
-from medai.io import MedicalImageError
-from medai.segmentation.data import SegmentationData, case_item
-from medai.segmentation.extensions import IntensityNormalizer
-from medai.segmentation.networks import SegmentationNetwork, check_network_fits
+from medai.segmentation.networks import check_network_fits
 from medai.segmentation.project import SegmentationProject, SettingsT
-from medai.segmentation.regions import Regions
-from medai.segmentation.segmenter import Segmenter
-from medai.segmentation.settings import SegmentationSettings
-from medai.segmentation.transforms import (
-    IMAGE,
-    LABEL,
-    training_transforms,
-    validation_transforms,
+from medai.segmentation.task import (
+    MONITOR,
+    RegionLoss,
+    SegmentationTask,
+    data_loaders,
+    optimiser_settings,
+    plain_tensor,
 )
+
+__all__ = [
+    "MONITOR",
+    "VALIDATION_METRIC",
+    "RegionLoss",
+    "SegmentationTask",
+    "TrainingResult",
+    "data_loaders",
+    "optimiser_settings",
+    "plain_tensor",
+    "train",
+]
 
 LOGGER = logging.getLogger(__name__)
 
-MONITOR = "val_dice_mean"
-"""The validation score that ranks epochs: mean foreground (or region) Dice over the volumes."""
-
 VALIDATION_METRIC = ranking_metric(MONITOR)
 """The run metric that ranks a training: the best epoch's mean foreground Dice."""
-
-
-def plain_tensor(tensor: torch.Tensor) -> torch.Tensor:
-    """Drop MONAI's metadata before the network: MetaTensor dispatch adds work to every op."""
-    return tensor.as_tensor() if isinstance(tensor, MetaTensor) else tensor
-
-
-def optimiser_settings(settings: SegmentationSettings) -> OptimiserSettings:
-    """AdamW and cosine schedule from the ``train`` section."""
-    train = settings.train
-    return OptimiserSettings(train.learning_rate, train.weight_decay, train.epochs)
-
-
-class RegionLoss(torch.nn.Module):
-    """Sigmoid Dice + binary cross-entropy over region channels (nnU-Net's region loss).
-
-    MONAI's ``DiceCELoss(sigmoid=True)`` would take the softmax cross-entropy of a
-    multi-channel target, which treats nested regions as exclusive classes; here every
-    region is its own binary problem.
-    """
-
-    def __init__(self) -> None:
-        """Dice on sigmoid probabilities, BCE on the logits."""
-        super().__init__()
-        self.dice = DiceLoss(sigmoid=True)
-        self.bce = torch.nn.BCEWithLogitsLoss()
-
-    def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Loss of ``(N, R, ...)`` logits against ``(N, R, ...)`` region masks."""
-        dice: torch.Tensor = self.dice(logits, masks)
-        bce: torch.Tensor = self.bce(logits, masks)
-        return dice + bce
-
-
-class SegmentationTask(TrainingTask):
-    """Dice + cross-entropy on patches; mean foreground (or region) Dice per validation volume."""
-
-    monitor = MONITOR
-    monitor_label = "validation mean foreground Dice"
-
-    def __init__(
-        self,
-        network: SegmentationNetwork,
-        settings: SegmentationSettings,
-        class_names: Sequence[str],
-        regions: Regions | None = None,
-        normalizer: IntensityNormalizer | None = None,
-    ) -> None:
-        """Set up loss and metric for ``network``.
-
-        Args:
-            network: Logits per label (softmax) or per region (sigmoid).
-            settings: The run's settings.
-            class_names: The foreground labels' names (label-based; ignored with regions).
-            regions: The regions the network predicts, one output each; None: labels.
-            normalizer: The project's normaliser (``normalize: project``), or None.
-        """
-        super().__init__(network, optimiser_settings(settings))
-        self.settings = settings
-        self.regions = regions
-        self.normalizer = normalizer
-        self.class_names = tuple(class_names) if regions is None else regions.names
-        self.loss: torch.nn.Module = (
-            DiceCELoss(to_onehot_y=True, softmax=True) if regions is None else RegionLoss()
-        )
-        # Regions are all foreground: every output channel is scored.
-        self.dice = DiceMetric(
-            include_background=regions is not None, reduction="mean_batch", ignore_empty=False
-        )
-        self._to_pred = AsDiscrete(argmax=True, to_onehot=network.num_classes)
-        self._to_true = AsDiscrete(to_onehot=network.num_classes)
-        self._segmenter: Segmenter | None = None
-
-    def training_loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """DiceCE (labels) or sigmoid Dice + BCE (regions) of the patch batch."""
-        logits = self.network(plain_tensor(batch[IMAGE]))
-        loss: torch.Tensor = self.loss(logits, plain_tensor(batch[LABEL]))
-        return loss
-
-    def _predicted(self, logits: torch.Tensor) -> list[torch.Tensor]:
-        if self.regions is not None:
-            return [(torch.sigmoid(x) > 0.5).float() for x in decollate_batch(logits)]  # noqa: PLR2004
-        return [torch.as_tensor(self._to_pred(x)) for x in decollate_batch(logits)]
-
-    def _true(self, label: torch.Tensor) -> list[torch.Tensor]:
-        if self.regions is not None:  # the validation chain already made region masks
-            return list(decollate_batch(label))
-        return [torch.as_tensor(self._to_true(y)) for y in decollate_batch(label)]
-
-    def on_validation_epoch_start(self) -> None:
-        """Validation segments whole volumes by sliding window, on the task's device."""
-        self._segmenter = Segmenter(
-            self.network,
-            self.settings.preprocessing,
-            self.settings.inference,
-            str(self.device),
-            limits=self.settings.limits,
-            normalizer=self.normalizer,
-        )
-
-    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:  # noqa: ARG002
-        """Accumulate the Dice of one whole volume (in the training geometry)."""
-        if self._segmenter is None:  # pragma: no cover - Lightning calls the epoch hook first
-            self.on_validation_epoch_start()
-        assert self._segmenter is not None  # noqa: S101 - narrowed for mypy
-        logits = self._segmenter.logits(plain_tensor(batch[IMAGE]))
-        self.dice(y_pred=self._predicted(logits), y=self._true(plain_tensor(batch[LABEL])))
-
-    def validation_scores(self) -> dict[str, float]:
-        """Mean Dice and Dice per foreground class (or region); resets the metric."""
-        per_class = [float(v) for v in torch.as_tensor(self.dice.aggregate()).flatten()]
-        self.dice.reset()  # type: ignore[no-untyped-call]
-        scores = {f"val_dice_{n}": d for n, d in zip(self.class_names, per_class, strict=True)}
-        return {MONITOR: sum(per_class) / len(per_class), **scores}
-
-
-def _build_loaders(
-    settings: SegmentationSettings,
-    data: SegmentationData,
-    normalizer: IntensityNormalizer | None,
-) -> tuple[DataLoader, DataLoader]:
-    labels = list(data.labels)
-    channels = data.dataset.channels
-    regions = data.regions
-    train_items = [case_item(c) for c in data.training_cases()]
-    val_items = [case_item(c) for c in data.validation_cases()]
-    train_ds = CacheDataset(
-        train_items,
-        training_transforms(
-            settings.preprocessing,
-            settings.train,
-            labels,
-            settings.limits,
-            channels=channels,
-            regions=regions,
-            normalizer=normalizer,
-        ),
-        cache_rate=settings.train.cache_rate,
-        num_workers=None,
-        progress=False,
-    )
-    val_ds = Dataset(
-        val_items,
-        validation_transforms(
-            settings.preprocessing,
-            labels,
-            settings.limits,
-            channels=channels,
-            regions=regions,
-            normalizer=normalizer,
-        ),
-    )
-    val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
-    train_loader = DataLoader(
-        train_ds,
-        batch_size=settings.train.batch_size,
-        shuffle=True,
-        num_workers=settings.train.num_workers,
-    )
-    return train_loader, DataLoader(val_cached, batch_size=1, num_workers=0)
-
-
-def data_loaders(
-    settings: SegmentationSettings,
-    data: SegmentationData,
-    normalizer: IntensityNormalizer | None = None,
-) -> tuple[DataLoader, DataLoader]:
-    """Training and validation loaders over cached, preprocessed volumes.
-
-    ``normalizer`` is the project's (``normalize: project``). A broken case raises its own
-    error (naming the file), not MONAI's wrapper.
-    """
-    try:
-        return _build_loaders(settings, data, normalizer)
-    except RuntimeError as exc:
-        cause = find_cause(exc, (MedicalImageError,))
-        if cause is None:
-            raise
-        raise cause from None
 
 
 def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> TrainingResult:
