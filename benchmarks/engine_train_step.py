@@ -56,8 +56,7 @@ from medai.engine.devices import DevicePlan, plan_devices
 from medai.engine.fit import fit
 from medai.engine.settings import Device, Precision, TrainingSettings
 from medai.engine.task import TrainingTask
-from medai.segmentation.networks import check_network_fits as check_segmentation_fits
-from medai.segmentation.task import RegionLoss, SegmentationTask, data_loaders, plain_tensor
+from medai.segmentation.task import RegionLoss, plain_tensor, prepare_fit
 
 SEGMENTATION: dict[str, tuple[Any, Any]] = {
     "ct-seg": (ct_seg_settings.BINDING, ct_seg_settings.PROJECT),
@@ -249,26 +248,17 @@ def bare_step_for(
 def segmentation_bench(name: str, run: Choices) -> KindBench:
     """A segmentation project's drawn patch batches, its task and the textbook MONAI loop.
 
-    Built as ``medai.segmentation.training.train`` builds its fit: the project's network,
-    normaliser, regions and loaders.
+    Built by ``medai.segmentation.task.prepare_fit``, as ``train`` builds its fit: the
+    project's network, normaliser, regions and loaders.
     """
     binding, project = SEGMENTATION[name]
     settings = binding.load(run.overrides(name), environ={})
-    devices = plan_devices(settings.train)
-    project.check_preprocessing(settings.preprocessing)
-    normalizer = project.normalizer_for(settings.preprocessing)
-    torch.manual_seed(settings.seed)
-    data = project.load_data(settings)
-    in_channels = len(data.dataset.channels)
-    regions = data.regions
-    out_channels = data.output_channels
-    network = project.build_network(settings, in_channels, out_channels)
-    outputs = "labels" if regions is None else f"regions ({', '.join(regions.names)})"
-    check_segmentation_fits(network, in_channels, out_channels, outputs=outputs)
-    loader, val_loader = data_loaders(settings, data, normalizer)
-    batches = _drawn(loader, run.steps + 1)
-    foreground = list(data.dataset.foreground_labels.values())
-    task = SegmentationTask(copy.deepcopy(network), settings, foreground, regions, normalizer)
+    fit = prepare_fit(project, settings)  # what train() builds, nothing else
+    devices, network, regions = fit.devices, fit.network, fit.data.regions
+    batches = _drawn(fit.train_loader, run.steps + 1)
+    val_loader = fit.val_loader
+    network = copy.deepcopy(network)  # the bare loop's copy, before the task trains its own
+    task = fit.task
     loss_fn: torch.nn.Module = (
         DiceCELoss(to_onehot_y=True, softmax=True) if regions is None else RegionLoss()
     )

@@ -15,6 +15,8 @@ each.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from monai.data import CacheDataset, DataLoader, Dataset, MetaTensor, decollate_batch
@@ -22,12 +24,13 @@ from monai.losses import DiceCELoss, DiceLoss
 from monai.metrics import DiceMetric
 from monai.transforms import AsDiscrete
 
+from medai.engine.devices import DevicePlan, plan_devices
 from medai.engine.task import OptimiserSettings, TrainingTask
 from medai.errors import find_cause
 from medai.io import MedicalImageError
 from medai.segmentation.data import SegmentationData, case_item
 from medai.segmentation.extensions import IntensityNormalizer
-from medai.segmentation.networks import SegmentationNetwork
+from medai.segmentation.networks import SegmentationNetwork, check_network_fits
 from medai.segmentation.regions import Regions
 from medai.segmentation.segmenter import Segmenter
 from medai.segmentation.settings import SegmentationSettings
@@ -37,6 +40,9 @@ from medai.segmentation.transforms import (
     training_transforms,
     validation_transforms,
 )
+
+if TYPE_CHECKING:
+    from medai.segmentation.project import SegmentationProject, SettingsT
 
 MONITOR = "val_dice_mean"
 """The validation score that ranks epochs: mean foreground (or region) Dice over the volumes."""
@@ -219,3 +225,49 @@ def data_loaders(
         if cause is None:
             raise
         raise cause from None
+
+
+@dataclass(frozen=True)
+class PreparedFit:
+    """Everything one fit of a project needs, built once, as ``train`` and benchmarks use it."""
+
+    devices: DevicePlan
+    data: SegmentationData
+    network: SegmentationNetwork
+    task: SegmentationTask
+    train_loader: DataLoader
+    val_loader: DataLoader
+
+
+def prepare_fit(project: SegmentationProject[SettingsT], settings: SettingsT) -> PreparedFit:
+    """Check the config, read the data, build and check the network, its task and loaders.
+
+    The order is the user's: config problems (devices, the normaliser) before any data is
+    read, a network that does not fit before any case is cached.
+
+    Raises:
+        medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
+            here, or ``preprocessing.normalize`` does not match the project's normaliser.
+        medai.data.DatasetError, medai.io.MedicalImageError: the data cannot be used.
+        medai.errors.NetworkContractError: the network's channels differ from the data's.
+    """
+    devices = plan_devices(settings.train)
+    project.check_preprocessing(settings.preprocessing)
+    normalizer = project.normalizer_for(settings.preprocessing)
+    torch.manual_seed(settings.seed)
+    data = project.load_data(settings)
+    in_channels = len(data.dataset.channels)
+    regions = data.regions
+    out_channels = data.output_channels
+    network = project.build_network(settings, in_channels, out_channels)
+    outputs = (
+        "labels (background included)"
+        if regions is None
+        else f"regions ({', '.join(regions.names)})"
+    )
+    check_network_fits(network, in_channels, out_channels, outputs=outputs)
+    train_loader, val_loader = data_loaders(settings, data, normalizer)
+    task = SegmentationTask(
+        network, settings, list(data.dataset.foreground_labels.values()), regions, normalizer
+    )
+    return PreparedFit(devices, data, network, task, train_loader, val_loader)

@@ -13,30 +13,30 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
-from medai.engine.devices import plan_devices
 from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_training
-from medai.segmentation.networks import check_network_fits
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.task import (
     MONITOR,
+    PreparedFit,
     RegionLoss,
     SegmentationTask,
     data_loaders,
     optimiser_settings,
     plain_tensor,
+    prepare_fit,
 )
 
 __all__ = [
     "MONITOR",
     "VALIDATION_METRIC",
+    "PreparedFit",
     "RegionLoss",
     "SegmentationTask",
     "TrainingResult",
     "data_loaders",
     "optimiser_settings",
     "plain_tensor",
+    "prepare_fit",
     "train",
 ]
 
@@ -63,25 +63,8 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
     from medai.segmentation.registry import register_model  # noqa: PLC0415
 
     started = time.perf_counter()
-    devices = plan_devices(settings.train)
-    project.check_preprocessing(settings.preprocessing)
-    normalizer = project.normalizer_for(settings.preprocessing)
-    torch.manual_seed(settings.seed)
-    data = project.load_data(settings)
-    in_channels = len(data.dataset.channels)
-    regions = data.regions
-    out_channels = data.output_channels
-    network = project.build_network(settings, in_channels, out_channels)
-    outputs = (
-        "labels (background included)"
-        if regions is None
-        else f"regions ({', '.join(regions.names)})"
-    )
-    check_network_fits(network, in_channels, out_channels, outputs=outputs)
-    train_loader, val_loader = data_loaders(settings, data, normalizer)
-    task = SegmentationTask(
-        network, settings, list(data.dataset.foreground_labels.values()), regions, normalizer
-    )
+    fit = prepare_fit(project, settings)
+    data, network, regions = fit.data, fit.network, fit.data.regions
 
     def register(tags: Mapping[str, str]) -> str:
         return register_model(
@@ -102,14 +85,14 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
             project=project.name,
             settings=settings,
             train=settings.train,
-            devices=devices,
+            devices=fit.devices,
             repo_root=project.binding.repo_root,
             manifest=data.manifest(),
             split=data.split.to_json(),
             params=params,
-            task=task,
-            train_loader=train_loader,
-            val_loader=val_loader,
+            task=fit.task,
+            train_loader=fit.train_loader,
+            val_loader=fit.val_loader,
             register=register,
         ),
         started=started,
