@@ -22,13 +22,14 @@ the metrics and figures in evaluation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from medai.extension_names import check_name, check_unique
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,15 +84,6 @@ KIND_METRICS = (
 KIND_FIGURES = ("roc_curves", "reliability", "gradcam")
 """The kind's evaluation figures (``<name>.png``); a project figure may not take one."""
 
-_WORDS = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
-
-
-def _check_name(what: str, name: str, kind_names: Sequence[str]) -> None:
-    if not _WORDS.fullmatch(name):
-        raise ValueError(f"{what} name {name!r}: expected lower-case words joined by underscores")
-    if name in kind_names:
-        raise ValueError(f"{what} name {name!r} is the kind's own; choose another")
-
 
 @dataclass(frozen=True)
 class LabelMetric:
@@ -115,7 +107,7 @@ class LabelMetric:
 
     def __post_init__(self) -> None:
         """Refuse a name that would not be one MLflow key or would shadow the kind's."""
-        _check_name("metric", self.name, KIND_METRICS)
+        check_name("metric", self.name, KIND_METRICS)
 
     def value(self, targets: NDArray[np.float64], scores: NDArray[np.float64]) -> float:
         """``compute`` checked to return a number.
@@ -155,11 +147,7 @@ def check_metric_names(metrics: Sequence[LabelMetric]) -> None:
     Raises:
         ValueError: naming the duplicated metric.
     """
-    seen: set[str] = set()
-    for metric in metrics:
-        if metric.name in seen:
-            raise ValueError(f"metric {metric.name!r} is given twice")
-        seen.add(metric.name)
+    check_unique("metric", (metric.name for metric in metrics))
 
 
 def check_figure_names(names: Sequence[str]) -> None:
@@ -169,7 +157,7 @@ def check_figure_names(names: Sequence[str]) -> None:
         ValueError: naming the figure.
     """
     for name in names:
-        _check_name("figure", name, KIND_FIGURES)
+        check_name("figure", name, KIND_FIGURES)
 
 
 def checked_image_step(step: ImageStep, image: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from medai.extension_names import check_name, check_unique
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -75,12 +77,7 @@ class StructureMetric:
 
     def __post_init__(self) -> None:
         """Refuse a name that would not be one MLflow key or would shadow the kind's."""
-        if not self.name.replace("_", "").isalnum() or not self.name.islower():
-            raise ValueError(
-                f"metric name {self.name!r}: expected lower-case words joined by underscores"
-            )
-        if self.name in KIND_METRICS:
-            raise ValueError(f"metric name {self.name!r} is the kind's own; choose another")
+        check_name("metric", self.name, KIND_METRICS)
 
 
 class OverlayFigure(Protocol):
@@ -102,8 +99,4 @@ def check_metric_names(metrics: Sequence[StructureMetric]) -> None:
     Raises:
         ValueError: naming the duplicated metric.
     """
-    seen: set[str] = set()
-    for metric in metrics:
-        if metric.name in seen:
-            raise ValueError(f"metric {metric.name!r} is given twice")
-        seen.add(metric.name)
+    check_unique("metric", (metric.name for metric in metrics))
