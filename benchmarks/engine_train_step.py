@@ -253,12 +253,10 @@ def segmentation_bench(name: str, run: Choices) -> KindBench:
     """
     binding, project = SEGMENTATION[name]
     settings = binding.load(run.overrides(name), environ={})
-    fit = prepare_fit(project, settings)  # what train() builds, nothing else
-    devices, network, regions = fit.devices, fit.network, fit.data.regions
-    batches = _drawn(fit.train_loader, run.steps + 1)
-    val_loader = fit.val_loader
-    network = copy.deepcopy(network)  # the bare loop's copy, before the task trains its own
-    task = fit.task
+    prepared = prepare_fit(project, settings)  # what train() builds, nothing else
+    devices, regions, task = prepared.devices, prepared.data.regions, prepared.task
+    bare_network = copy.deepcopy(prepared.network)  # the initial weights, before the task trains
+    batches = _drawn(prepared.train_loader, run.steps + 1)
     loss_fn: torch.nn.Module = (
         DiceCELoss(to_onehot_y=True, softmax=True) if regions is None else RegionLoss()
     )
@@ -279,8 +277,8 @@ def segmentation_bench(name: str, run: Choices) -> KindBench:
         one_epoch(settings.train),
         devices,
         _fixed(batches),
-        _fixed([next(iter(val_loader))]),
-        bare_step_for(copy.deepcopy(network), loss_of, settings.train, devices),
+        _fixed([next(iter(prepared.val_loader))]),
+        bare_step_for(bare_network, loss_of, settings.train, devices),
         lambda: threads(run.threads),
     )
 
