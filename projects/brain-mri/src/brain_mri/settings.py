@@ -88,7 +88,8 @@ class SegResNetSettings(ModelSettings):
     ``channels`` are the encoder levels' widths (each level doubles the first, as
     SegResNet builds them) and ``strides`` the stride-2 steps between them;
     ``blocks_down`` / ``blocks_up`` the residual blocks per encoder / decoder level,
-    ``stem_stride`` a strided convolution in front (``models/brain_mri.py`` says why).
+    ``stem_stride`` a strided convolution in front, with a full-resolution head on the
+    image and SegResNet's upsampled features behind (``models/brain_mri.py`` says why).
     """
 
     architecture: Literal["segresnet"] = "segresnet"  # type: ignore[assignment]
@@ -102,7 +103,10 @@ class SegResNetSettings(ModelSettings):
     blocks_up: tuple[int, ...] = (1, 1)
     stem_stride: Literal[1, 2] = Field(
         default=2,
-        description="2: a strided stem before SegResNet (CPU-sized); 1: SegResNet as published.",
+        description=(
+            "2: SegResNet at half resolution between a strided stem and a full-resolution "
+            "head (CPU-sized); 1: SegResNet as published."
+        ),
     )
 
     @property
