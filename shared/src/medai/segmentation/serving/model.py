@@ -127,20 +127,38 @@ def settings_from_card(
     return prep, settings.inference
 
 
+NormalizerFor = Callable[[PreprocessingSettings], IntensityNormalizer | None]
+"""The project's normaliser for a model's preprocessing (``SegmentationProject.normalizer_for``)."""
+
+
+def _normalizer(
+    normalizer_for: NormalizerFor | None, prep: PreprocessingSettings, card: ModelCard
+) -> IntensityNormalizer | None:
+    """The normaliser the card's preprocessing needs, or a BundleError saying it is missing."""
+    if normalizer_for is None:
+        return None
+    try:
+        return normalizer_for(prep)
+    except ConfigError as exc:  # the model needs code this server does not have
+        raise BundleError(f"{card.name} version {card.version}: {exc.problem}") from None
+
+
 def load_onnx_model(
     model_dir: Path,
     settings: SegmentationSettings,
-    normalizer: IntensityNormalizer | None = None,
+    normalizer_for: NormalizerFor | None = None,
 ) -> SegmentationServedModel:
     """Serve the ONNX graph of a materialized model folder on ONNX Runtime.
 
-    ``normalizer`` is the project's, for a model trained with ``normalize: project``.
+    ``normalizer_for`` gives the project's normaliser, for a model trained with
+    ``normalize: project``.
     """
     from medai.segmentation.onnx_segmenter import OnnxSegmenter  # noqa: PLC0415 - onnxruntime
 
     bundle = ModelBundle.load(model_dir)
     card = bundle.card
     prep, inference = settings_from_card(card, settings)
+    normalizer = _normalizer(normalizer_for, prep, card)
     channels, regions = channels_of(card), regions_of(card)
     try:
         segmenter = OnnxSegmenter(
@@ -168,15 +186,16 @@ def load_torch_model(
     binding: ProjectBinding[SettingsT],
     model_dir: Path,
     settings: SegmentationSettings,
-    normalizer: IntensityNormalizer | None = None,
+    normalizer_for: NormalizerFor | None = None,
 ) -> SegmentationServedModel:
     """Serve the same registered version with PyTorch (imports torch, MONAI and MLflow)."""
     from medai.segmentation.registry import load_model_version  # noqa: PLC0415 - heavy
     from medai.segmentation.segmenter import Segmenter  # noqa: PLC0415 - torch backend only
 
     card = ModelBundle.load(model_dir).card
-    network = load_model_version(binding, settings, card.version)
     prep, inference = settings_from_card(card, settings)
+    normalizer = _normalizer(normalizer_for, prep, card)  # before the network is fetched
+    network = load_model_version(binding, settings, card.version)
     channels, regions = channels_of(card), regions_of(card)
     segmenter = Segmenter(
         network, prep, inference, limits=settings.limits, regions=regions, normalizer=normalizer
@@ -194,19 +213,10 @@ def load_torch_model(
 def model_loaders(project: SegmentationProject[SettingsT]) -> dict[str, ModelLoader[SettingsT]]:
     """The project's loader per ``api.backend`` value, with its normaliser where needed."""
 
-    def normalizer(model_dir: Path, settings: SettingsT) -> IntensityNormalizer | None:
-        prep, _ = settings_from_card(ModelBundle.load(model_dir).card, settings)
-        try:
-            return project.normalizer_for(prep)
-        except ConfigError as exc:  # the model needs code this server does not have
-            raise BundleError(f"{model_dir}: {exc.problem}") from None
-
     def onnx_loader(model_dir: Path, settings: SettingsT) -> SegmentationServedModel:
-        return load_onnx_model(model_dir, settings, normalizer(model_dir, settings))
+        return load_onnx_model(model_dir, settings, project.normalizer_for)
 
     def torch_loader(model_dir: Path, settings: SettingsT) -> SegmentationServedModel:
-        return load_torch_model(
-            project.binding, model_dir, settings, normalizer(model_dir, settings)
-        )
+        return load_torch_model(project.binding, model_dir, settings, project.normalizer_for)
 
     return {"onnx": onnx_loader, "torch": torch_loader}
