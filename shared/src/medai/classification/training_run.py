@@ -24,7 +24,13 @@ from medai.classification.registry import register_model
 from medai.classification.training import MONITOR, plain_tensors, training_setup
 from medai.classification.training_inputs import TrainingInputs, read_training_inputs
 from medai.engine.devices import plan_devices
-from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_training
+from medai.engine.run import (
+    RunOptions,
+    TrainingPlan,
+    TrainingResult,
+    ranking_metric,
+    run_training,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ def train(
     project: ClassificationProject[SettingsT],
     settings: SettingsT,
     inputs: TrainingInputs | None = None,
+    *,
+    options: RunOptions | None = None,
 ) -> TrainingResult:
     """Train on the project's data, track everything in MLflow, register the best model.
 
@@ -59,6 +67,7 @@ def train(
         settings: Its resolved settings.
         inputs: The data, read already (the command reads it before importing torch);
             read here when None.
+        options: Resume, nesting, registration (``medai.engine.run.RunOptions``).
 
     Raises:
         medai.config.ConfigError: ``train.device`` / ``train.precision`` cannot be honoured
@@ -115,4 +124,4 @@ def train(
         register=register,
     )
     with torch_threads(settings.train.torch_threads), plain_tensors():
-        return run_training(plan, started=started)
+        return run_training(plan, started=started, options=options)

@@ -14,7 +14,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,37 @@ class TrainingPlan:
     register: Register
 
 
+EpochObserver = Callable[[EpochRecord], bool]
+"""Sees each epoch's record after the engine logged it; True stops the training there.
+
+A hyper-parameter search reports the epoch's score to its pruner with one (``medai.tuning``):
+a pruned trial stops early, its run ends FINISHED with what it had logged, unregistered."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one training is run, beyond its config: resumed, nested, registered or not.
+
+    Attributes:
+        resume: None: a new MLflow run. A run id: continue that run from its last
+            checkpoint. ``latest``: the project's latest unfinished run (an error when
+            there is none). ``auto``: the latest unfinished run if there is one, else a
+            new run (a Kubernetes pod that may be a retry).
+        parent_run_id: Open the run as a child of this run (a search's trial).
+        register: Register the trained network as challenger at the end.
+        on_epoch: Called (in the process that tracks, rank 0) after every epoch.
+        run_name: The MLflow run's name (MLflow picks one when None).
+        tags: More tags on the run.
+    """
+
+    resume: str | None = None
+    parent_run_id: str | None = None
+    register: bool = True
+    on_epoch: EpochObserver | None = None
+    run_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class TrainingResult:
     """What a finished training produced.
@@ -113,14 +144,18 @@ def _log_epoch(record: EpochRecord) -> None:
     mlflow.log_metrics(record.as_metrics(), step=record.epoch)
 
 
-def run_training(plan: TrainingPlan, *, started: float | None = None) -> TrainingResult:
+def run_training(
+    plan: TrainingPlan, *, started: float | None = None, options: RunOptions | None = None
+) -> TrainingResult:
     """Fit, track and register, in one MLflow run.
 
     Args:
         plan: The kind's part of the training.
         started: ``time.perf_counter()`` when the command began (data preparation is
             part of the reported seconds); now when None.
+        options: Resume, nesting, registration and an epoch observer (``RunOptions``).
     """
+    options = options or RunOptions()
     started = time.perf_counter() if started is None else started
     metric = ranking_metric(plan.task.monitor)
     name = plan.settings.registered_model_name()

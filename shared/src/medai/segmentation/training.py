@@ -13,7 +13,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from medai.engine.run import TrainingPlan, TrainingResult, ranking_metric, run_training
+from medai.engine.run import (
+    RunOptions,
+    TrainingPlan,
+    TrainingResult,
+    ranking_metric,
+    run_training,
+)
 from medai.segmentation.project import SegmentationProject, SettingsT
 from medai.segmentation.task import (
     MONITOR,
@@ -46,7 +52,12 @@ VALIDATION_METRIC = ranking_metric(MONITOR)
 """The run metric that ranks a training: the best epoch's mean foreground Dice."""
 
 
-def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+def train(
+    project: SegmentationProject[SettingsT],
+    settings: SettingsT,
+    *,
+    options: RunOptions | None = None,
+) -> TrainingResult:
     """Train on the project's data, track everything in MLflow, register the best model.
 
     The registered version gets the ``challenger`` alias only after training finished;
@@ -96,4 +107,5 @@ def train(project: SegmentationProject[SettingsT], settings: SettingsT) -> Train
             register=register,
         ),
         started=started,
+        options=options,
     )
