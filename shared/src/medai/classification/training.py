@@ -228,8 +228,8 @@ class ClassificationTask(TrainingTask):
 
     def validation_scores(self) -> dict[str, float]:
         """Macro AUROC of the epoch (NaN if no label has both classes); resets."""
-        probabilities = torch.cat(self._probabilities).double().numpy()
-        targets = torch.cat(self._targets).double().numpy()
+        probabilities = self.gather_cases(torch.cat(self._probabilities)).double().numpy()
+        targets = self.gather_cases(torch.cat(self._targets)).double().numpy()
         self._probabilities, self._targets = [], []
         return {MONITOR: macro_auroc(targets, probabilities)}
 

@@ -7,9 +7,11 @@ the optimiser and its schedule (AdamW, cosine-annealed over the epochs, as every
 trained before), the epoch's mean loss without a host sync per step, and handing the
 scores to Lightning so its checkpointing ranks the epochs by ``monitor``.
 
-Under multi-process training each process sees its shard of the validation data; a
-kind's ``validation_scores`` then gathers its accumulators with ``self.all_gather``
-before scoring (a no-op in one process).
+Under multi-process training (DDP) each process sees its shard of the validation data
+(Lightning's ``DistributedSampler``, which pads the shards to one length by repeating
+the first cases); a kind's ``validation_scores`` puts its per-case values through
+``gather_cases``, which returns every case once, in dataset order, on every process, so
+all processes score the same full validation set (a no-op in one process).
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
+
+
+def validation_size(trainer: pl.Trainer) -> int:
+    """How many cases the validation set holds (its dataset's length)."""
+    loaders = trainer.val_dataloaders
+    loader = loaders[0] if isinstance(loaders, list) else loaders
+    if loader is None:  # pragma: no cover - called from validation hooks only
+        message = "no validation loader is attached to the trainer"
+        raise RuntimeError(message)
+    return len(loader.dataset)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,29 @@ class TrainingTask(pl.LightningModule, ABC):
             Named scores (logged per epoch as they are named), ``monitor`` among them.
         """
 
+    def gather_cases(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-case values of this process's validation shard -> every case's, in order.
+
+        Args:
+            values: ``(k, ...)``, one row per validation case this process saw, in the
+                order it saw them (every process sees the same number, ``k``).
+
+        Returns:
+            ``(n, ...)`` on the CPU: the rows of all ``n`` validation cases, in the
+            validation set's order, without the padding cases the sampler repeated.
+        """
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1:
+            return values.cpu()
+        gathered = self.all_gather(values.to(self.device))  # (world, k, ...)
+        if not isinstance(gathered, torch.Tensor):  # pragma: no cover - a tensor in, one out
+            message = f"all_gather of a tensor returned {type(gathered).__name__}"
+            raise TypeError(message)
+        # Rank r's i-th case is case i * world + r of the padded order.
+        ordered = gathered.transpose(0, 1).reshape(-1, *values.shape[1:])
+        total = validation_size(self.trainer)
+        return ordered[:total].cpu()
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """The network's output for ``image``."""
         output: torch.Tensor = self.network(image)
@@ -94,7 +129,9 @@ class TrainingTask(pl.LightningModule, ABC):
             )
             raise KeyError(message)
         self._scores = scores
-        self.log_dict(scores, prog_bar=True, logger=False)
+        # Every process scored the same gathered cases; sync_dist keeps Lightning's
+        # checkpoint ranking and its epoch-level checks on one agreed value.
+        self.log_dict(scores, prog_bar=True, logger=False, sync_dist=self.trainer.world_size > 1)
 
     def take_epoch_loss(self) -> float:
         """The mean training loss since the last call (one host sync), then reset."""

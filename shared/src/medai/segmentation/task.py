@@ -156,8 +156,11 @@ class SegmentationTask(TrainingTask):
 
     def validation_scores(self) -> dict[str, float]:
         """Mean Dice and Dice per foreground class (or region); resets the metric."""
-        per_class = [float(v) for v in torch.as_tensor(self.dice.aggregate()).flatten()]
+        # Per case and class; NaN-free here (ignore_empty=False), averaged over the cases
+        # of every process as DiceMetric's mean_batch would in one process.
+        cases = self.gather_cases(torch.as_tensor(self.dice.get_buffer()).float())  # type: ignore[no-untyped-call]
         self.dice.reset()  # type: ignore[no-untyped-call]
+        per_class = [float(v) for v in torch.nanmean(cases, dim=0).flatten()]
         scores = {f"val_dice_{n}": d for n, d in zip(self.class_names, per_class, strict=True)}
         return {MONITOR: sum(per_class) / len(per_class), **scores}
 
