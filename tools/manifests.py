@@ -5,7 +5,8 @@ Service, HorizontalPodAutoscaler, PodDisruptionBudget, ConfigMap) and one overla
 environment (``overlays/staging``, ``overlays/production``: namespace, sizes, replicas).
 Nothing there names a project: this module writes a throwaway kustomization on top of an
 overlay that applies the project (name prefix, label, images, API-key Secret) and runs
-``kubectl kustomize`` on it. No cluster is needed. Run:
+``kubectl kustomize`` on it. No cluster is needed. (``deploy/kubernetes/training`` is the
+training Job's base, rendered the same way by ``tools/training_jobs.py``.) Run:
 
     uv run python -m tools.manifests --project ct-seg --env staging
     uv run python -m tools.manifests --all --validate
@@ -79,21 +80,36 @@ def image_name(project: str, target: str, *, tag: str = "latest", registry: str 
     return f"{registry}/{project}:{tag}-{target}"
 
 
-def _check_arguments(root: Path, project: str, env: str, tag: str, registry: str) -> None:
+def check_project_name(root: Path, project: str, longest: int) -> None:
+    """Refuse a project the repo does not have, or whose name cannot prefix Kubernetes names.
+
+    Args:
+        root: The repository root.
+        project: Project folder name under ``projects/``.
+        longest: The most characters the name may have (the longest name it prefixes
+            must stay a DNS-1035 label of at most 63 characters).
+
+    Raises:
+        ManifestError: Unknown project (naming the known ones), or an unusable name.
+    """
     projects = known_projects(root)
     if project not in projects:
         raise ManifestError(
             f"unknown project {project!r}; known: {', '.join(projects) or '(none)'}"
         )
-    envs = known_environments(root)
-    if env not in envs:
-        raise ManifestError(f"unknown environment {env!r}; expected one of {', '.join(envs)}")
-    longest = _MAX_NAME - len(f"-{SERVER_NAME}")  # the Service name is a DNS-1035 label
     if not _PROJECT_NAME.match(project) or len(project) > longest:
         raise ManifestError(
             f"project {project!r} cannot prefix Kubernetes names: expected lowercase letters,"
             f" digits and '-', starting with a letter, at most {longest} characters"
         )
+
+
+def check_image_names(tag: str, registry: str) -> None:
+    """Refuse a tag or registry that cannot make an image reference.
+
+    Raises:
+        ManifestError: The tag or the registry, named, is malformed.
+    """
     if not _TAG.match(tag):
         raise ManifestError(f"tag {tag!r} is not a valid image tag")
     if not _REGISTRY.match(registry):
@@ -101,6 +117,15 @@ def _check_arguments(root: Path, project: str, env: str, tag: str, registry: str
             f"registry {registry!r} is not a valid image repository prefix "
             "(lowercase letters, digits, '.', '-', '_', ':' and '/')"
         )
+
+
+def _check_arguments(root: Path, project: str, env: str, tag: str, registry: str) -> None:
+    # The Service name, `<project>-model-server`, is a DNS-1035 label.
+    check_project_name(root, project, _MAX_NAME - len(f"-{SERVER_NAME}"))
+    envs = known_environments(root)
+    if env not in envs:
+        raise ManifestError(f"unknown environment {env!r}; expected one of {', '.join(envs)}")
+    check_image_names(tag, registry)
 
 
 def project_kustomization(
@@ -208,16 +233,35 @@ def render_manifests(
         RenderError: kustomize failed on the manifests.
     """
     _check_arguments(root, project, env, tag, registry)
+    kustomization = project_kustomization(
+        f"kubernetes/overlays/{env}",
+        project,
+        tag=tag,
+        registry=registry,
+        model_version=model_version,
+    )
+    return render_kustomization(root, kustomization, f"{project}/{env}")
+
+
+def render_kustomization(root: Path, kustomization: dict[str, Any], what: str) -> str:
+    """``kubectl kustomize`` of ``kustomization`` on a copy of ``deploy/kubernetes``.
+
+    The copy is a temporary folder holding ``kubernetes/`` (so ``kustomization`` names
+    ``kubernetes/overlays/staging``, ``kubernetes/training``, ...) next to the
+    kustomization, because kustomize refuses an absolute path to a resource folder.
+
+    Args:
+        root: The repository root (holds ``deploy/kubernetes/``).
+        kustomization: The kustomization to render, as data.
+        what: What is rendered, for the error (``ct-seg/staging``).
+
+    Raises:
+        ManifestError: No kubectl (nor kustomize) on PATH.
+        RenderError: kustomize failed or took too long.
+    """
     with tempfile.TemporaryDirectory(prefix="medai-manifests-") as scratch:
         folder = Path(scratch)
         shutil.copytree(root / KUBERNETES_DIR, folder / "kubernetes")
-        kustomization = project_kustomization(
-            f"kubernetes/overlays/{env}",
-            project,
-            tag=tag,
-            registry=registry,
-            model_version=model_version,
-        )
         (folder / "kustomization.yaml").write_text(
             yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8"
         )
@@ -227,12 +271,10 @@ def render_manifests(
                 command, capture_output=True, text=True, check=False, timeout=_RENDER_TIMEOUT_S
             )
         except subprocess.TimeoutExpired:
-            raise RenderError(
-                f"{project}/{env}: kustomize took more than {_RENDER_TIMEOUT_S} s"
-            ) from None
+            raise RenderError(f"{what}: kustomize took more than {_RENDER_TIMEOUT_S} s") from None
     if done.returncode != 0:
         reason = " ".join(done.stderr.split()) or f"exit code {done.returncode}"
-        raise RenderError(f"{project}/{env}: kustomize failed: {reason}")
+        raise RenderError(f"{what}: kustomize failed: {reason}")
     return done.stdout
 
 
