@@ -21,6 +21,7 @@ from medai.config.sections import (
     TrackingSettings,
     WorkLimits,
 )
+from medai.config.tuning import TuneSettings
 
 __all__ = [
     "DEFAULT_ENV",
@@ -34,6 +35,7 @@ __all__ = [
     "ProjectSettings",
     "Section",
     "TrackingSettings",
+    "TuneSettings",
     "WorkLimits",
     "available_environments",
     "load_settings",

@@ -5,13 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from medai.config.section import Section
+from medai.config.tuning import TuneSettings, space_problems
 
-class Section(BaseModel):
-    """Base of every settings section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "ApiSettings",
+    "DeploySettings",
+    "DockerSettings",
+    "LoggingSettings",
+    "ProjectSettings",
+    "Section",
+    "TrackingSettings",
+    "TuneSettings",
+    "WorkLimits",
+]
 
 
 class TrackingSettings(Section):
@@ -162,6 +172,29 @@ class ProjectSettings(Section):
     docker: DockerSettings
     deploy: DeploySettings = DeploySettings()
     limits: WorkLimits = WorkLimits()
+    tune: TuneSettings = TuneSettings()
+
+    @model_validator(mode="after")
+    def _space_fits_the_settings(self) -> ProjectSettings:
+        """Each ``tune.space`` key names a value of this project that takes its samples.
+
+        Checked here, where the project's whole settings type is known; the error is at
+        ``tune.space.<key>``, so the config error names the key and the layer that set it.
+        """
+        problems = list(space_problems(type(self), self))
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", "{problem}", {"problem": problem}),
+                        loc=("tune", "space", key),
+                        input=self.tune.space[key],
+                    )
+                    for key, problem in problems
+                ],
+            )
+        return self
 
     def experiment_name(self) -> str:
         """MLflow experiment of this project."""
