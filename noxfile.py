@@ -179,10 +179,13 @@ def image_deps(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def manifests(session: nox.Session) -> None:
-    """Every project's Kubernetes manifests, both environments, against the API schemas.
+    """Every project's Kubernetes manifests against the API schemas: server and training.
 
     deploy/kubernetes is rendered per project with `kubectl kustomize` (offline) and each
-    object validated strictly with kubernetes-validate (tools/manifests.py).
+    object validated strictly with kubernetes-validate: the model server in both
+    environments (tools/manifests.py), the training Job of 2 pods on CPU and with 2 GPUs
+    a pod (tools/training_jobs.py).
     """
     _sync(session, "--only-group", "dev")
     session.run("python", "-m", "tools.manifests", "--all", "--validate")
+    session.run("python", "-m", "tools.training_jobs", "--all", "--nnodes", "2", "--validate")
