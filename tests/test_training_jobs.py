@@ -582,3 +582,10 @@ def test_the_readme_names_the_files_and_the_command():
     readme = README.read_text()
     for name in ("job.yaml", "service.yaml", "components/gpu", "python -m tools.training_jobs"):
         assert name in readme
+
+
+@needs_kubectl
+def test_cli_refuses_a_kubernetes_version_without_schemas(capsys):
+    argv = ["--project", PROJECTS[0], "--nnodes", "2", "--validate", "--kubernetes-version", "9.0"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: kubernetes-validate ")

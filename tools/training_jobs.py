@@ -158,8 +158,8 @@ def check_training_job(
     """
     if nnodes == 0:
         raise ToolError(
-            "error: --on=kubernetes needs --nnodes=N, the number of pods (1 for one pod; "
-            "each runs torchrun with --gpus processes)"
+            "error: --on=kubernetes needs --nnodes=N, the number of pods to train on "
+            "(each runs torchrun, one process per GPU or one on CPU)"
         )
     if not 1 <= nnodes <= MAX_NNODES:
         raise ToolError(f"error: --nnodes must be 1 to {MAX_NNODES} pods; got {nnodes}")
@@ -258,8 +258,8 @@ def training_kustomization(job: TrainingJob) -> dict[str, Any]:
                 "newTag": f"{job.tag}-train",
             }
         ],
-        # The image sets MEDAI_PROJECT at build; saying it again makes a pod running
-        # another project's image fail at start instead of training the wrong project.
+        # The project the config is for, as in the model server's ConfigMap (the image
+        # sets the same at build; `python -m medai.containers` in a pod reads it).
         "configMapGenerator": [
             {"name": CONFIG_NAME, "behavior": "merge", "literals": [f"MEDAI_PROJECT={job.project}"]}
         ],
