@@ -8,9 +8,10 @@ MedMNIST ``.npz``. Files and CSVs are split by patient with a seed, and the spli
 checked for patients on both sides; MedMNIST keeps its official split (it has no
 patient ids).
 
-Reading turns items into arrays with ``medai.io.read_radiograph`` (an unreadable file
-stops with one line naming it) and ``medai.classification.preprocessing`` (the very
-function the server calls). No torch here.
+An item is read with ``medai.io.read_radiograph`` (an unreadable file stops with one
+line naming it); ``medai.classification.prepared`` turns items into the network's
+input one at a time, with ``medai.classification.preprocessing`` (the very function
+the server calls), so no dataset is ever held as arrays. No torch here.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from medai.classification.extensions import ImageStep
-from medai.classification.preprocessing import prepare_image
-from medai.classification.settings import PreprocessingSettings, RadiographDataSettings
+from medai.classification.settings import RadiographDataSettings
 from medai.config import ConfigError, ProjectSettings
 from medai.data import (
     DataManifest,
@@ -54,9 +53,6 @@ SampleWriter = Callable[[Path], Path]
 Called with that folder; returns the dataset folder, which holds ``labels.csv`` in the
 CheXpert layout with image paths relative to it.
 """
-
-Item = tuple[NDArray[np.float32], NDArray[np.float32]]
-"""One prepared example: image ``(S, S)`` and labels ``(K,)`` (1, 0 or NaN)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,35 +287,6 @@ def read_items(
         medai.io.MedicalImageError: the first unreadable file, named in one line.
     """
     return _in_threads(lambda item: item.read(limits), items, threads)
-
-
-def prepared_items(
-    items: Sequence[RadiographItem],
-    preprocessing: PreprocessingSettings,
-    limits: RadiographLimits,
-    *,
-    threads: int = 4,
-    image_step: ImageStep | None = None,
-) -> list[Item]:
-    """``(image, labels)`` pairs resized (and standardised) as the model will see them.
-
-    ``image_step`` is the project's (``preprocessing.image_step: project``), or None.
-
-    Raises:
-        medai.io.MedicalImageError: an unreadable file, named in one line.
-    """
-
-    def prepare(item: RadiographItem) -> Item:
-        pixels = item.read(limits).pixels
-        image = prepare_image(
-            pixels,
-            preprocessing.image_size,
-            standardize=preprocessing.standardize,
-            image_step=image_step,
-        )
-        return image, np.asarray(item.labels, dtype=np.float32)
-
-    return _in_threads(prepare, items, threads)
 
 
 def _in_threads(

@@ -95,7 +95,21 @@ class TrainSettings(TrainingSettings):
         ),
     )
     read_threads: int = Field(
-        default=4, ge=1, description="Threads that read and resize the images before training."
+        default=4,
+        ge=1,
+        description="Threads that check every image (read, resize, drop) before training.",
+    )
+    cache: Literal["none", "disk"] = Field(
+        default="none",
+        description=(
+            "'none': every epoch reads and resizes each image from its file; 'disk': the "
+            "resized images are kept under cache_dir (named by hashes of the preprocessing "
+            "and of each file's bytes) and read from there."
+        ),
+    )
+    cache_dir: Path = Field(
+        default=Path("outputs/cache"),
+        description="Folder of the disk cache (relative: to the project folder).",
     )
 
 

@@ -1,11 +1,13 @@
 """A multi-label classifier on the training engine: its task, data and loaders.
 
 ``ClassificationTask`` is what the kind adds to the engine (``medai.engine``): the loss
-below, and macro AUROC over the validation images. ``training_setup`` turns images that
-``medai.classification.preprocessing`` has already resized (so training and serving see
+below, and macro AUROC over the validation images. ``training_setup`` turns items
+prepared by ``medai.classification.preprocessing`` (so training and serving see
 identical inputs), with NaN where a label is unknown, into the task and its loaders;
 ``train_classifier`` fits them without tracking (tests, benchmarks), ``training_run``
-with it.
+with it. The items are either a dataset's ``PreparedRadiographs`` (read per item, the
+whole dataset never in memory: ``medai.classification.prepared``) or ``(image, labels)``
+pairs already in memory (tests, small arrays), stacked and checked here.
 
 Loss: binary cross-entropy on logits per label, weighted by the training prevalence
 (``pos_weight = negatives / positives``) so rare findings are not ignored, with unknown
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -33,6 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from medai.classification.metrics import macro_auroc
+from medai.classification.prepared import PreparedRadiographs
 from medai.classification.settings import TrainSettings
 from medai.engine.devices import DevicePlan, plan_devices
 from medai.engine.fit import fit
@@ -45,32 +49,64 @@ Item = tuple[NDArray[np.floating], NDArray[np.floating]]
 """One training example: image ``(S, S)`` float32 and labels ``(K,)`` (1, 0 or NaN)."""
 
 _IMAGE_RANK = 2
+_LABEL_MATRIX_RANK = 2
 
 MONITOR = "val_auroc_macro"
 """The validation score that ranks epochs: macro AUROC over the labels."""
 
 
+class ImageSource(Protocol):
+    """Images by index: ``(S, S)`` or ``(1, S, S)``, array or tensor (map-style, with a length)."""
+
+    def __len__(self) -> int:
+        """Number of images."""
+        ...
+
+    def __getitem__(self, index: int, /) -> NDArray[np.floating] | torch.Tensor:
+        """Image ``index``."""
+        ...
+
+
+class ItemSource(Protocol):
+    """``(image (S, S), labels (K,))`` by index: a list of pairs or ``PreparedRadiographs``."""
+
+    def __len__(self) -> int:
+        """Number of items."""
+        ...
+
+    def __getitem__(self, index: int, /) -> Item:
+        """Item ``index``."""
+        ...
+
+
 class ImageLabelDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Images ``(N, 1, S, S)`` and labels ``(N, K)`` in memory, with an optional transform."""
+    """Images from ``images`` (read when indexed) and labels ``(N, K)``, with an optional transform.
+
+    Map-style (a length and an item per index), so Lightning's ``DistributedSampler``
+    shards it across DDP processes; it holds what ``images`` holds (paths and settings
+    for ``PreparedRadiographs``, no open file), so it pickles into DataLoader workers.
+    """
 
     def __init__(
         self,
-        images: torch.Tensor,
+        images: ImageSource,
         labels: torch.Tensor,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        """Hold the tensors; ``transform`` maps one ``(1, S, S)`` image to another."""
+        """Hold the images and labels; ``transform`` maps one ``(1, S, S)`` image to another."""
         self.images = images
         self.labels = labels
         self.transform = transform
 
     def __len__(self) -> int:
         """Number of images."""
-        return int(self.images.shape[0])
+        return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Image ``(1, S, S)`` (transformed, as a plain tensor) and its labels ``(K,)``."""
-        image = self.images[index]
+        image = torch.as_tensor(self.images[index], dtype=torch.float32)
+        if image.ndim == _IMAGE_RANK:
+            image = image.unsqueeze(0)
         if self.transform is not None:
             image = convert_to_tensor(self.transform(image), track_meta=False)
         return image, self.labels[index]
@@ -246,27 +282,30 @@ class TrainingSetup:
 
 def training_setup(
     network: nn.Module,
-    train_items: Sequence[Item],
-    val_items: Sequence[Item],
+    train_items: ItemSource,
+    val_items: ItemSource,
     *,
     train: TrainSettings,
     seed: int,
 ) -> TrainingSetup:
     """Check the items against each other and the network; build the task and loaders.
 
-    Seeds torch, numpy, Python and MONAI's transforms with ``seed`` (the network's
-    initial weights are the caller's: seed before building it for a reproducible run).
+    ``PreparedRadiographs`` are read per item by the loaders (their labels checked here,
+    their images by ``check_radiographs`` before); other items are stacked and checked
+    here. Both loaders read with ``train.num_workers`` worker processes. Seeds torch,
+    numpy, Python and MONAI's transforms with ``seed`` (the network's initial weights
+    are the caller's: seed before building it for a reproducible run).
 
     Raises:
         ValueError: If the items are empty or inconsistent, train and validation images
             or label counts differ, or the network's ``num_labels`` differs from theirs.
     """
-    train_images, train_labels, val_images, val_labels = _checked_tensors(
+    (train_images, train_labels), (val_images, val_labels) = _checked_sources(
         network, train_items, val_items
     )
     torch.manual_seed(seed)
     set_determinism(seed=seed)
-    image_size = int(train_images.shape[-1])
+    image_size = _image_shape(train_items)[-1]
     dataset = ImageLabelDataset(
         train_images, train_labels, augmentation(image_size) if train.augment else None
     )
@@ -280,7 +319,10 @@ def training_setup(
         generator=torch.Generator().manual_seed(seed),
     )
     val_loader = DataLoader(
-        ImageLabelDataset(val_images, val_labels), batch_size=train.batch_size, shuffle=False
+        ImageLabelDataset(val_images, val_labels),
+        batch_size=train.batch_size,
+        shuffle=False,
+        num_workers=train.num_workers,
     )
     optimiser = OptimiserSettings(train.learning_rate, train.weight_decay, train.epochs)
     task = ClassificationTask(network, optimiser, positive_weights(train_labels))
@@ -289,8 +331,8 @@ def training_setup(
 
 def train_classifier(
     network: nn.Module,
-    train_items: Sequence[Item],
-    val_items: Sequence[Item],
+    train_items: ItemSource,
+    val_items: ItemSource,
     *,
     train: TrainSettings,
     checkpoint_dir: Path,
@@ -302,7 +344,8 @@ def train_classifier(
 
     Args:
         network: Maps ``(N, 1, S, S)`` to logits ``(N, K)``; e.g. ``CamClassifier``.
-        train_items: ``(image (S, S), labels (K,))`` pairs, images already preprocessed.
+        train_items: ``(image (S, S), labels (K,))`` pairs, images already preprocessed,
+            or ``PreparedRadiographs`` (read per item).
         val_items: The same for validation (no augmentation).
         train: Epochs, optimiser and augmentation settings.
         checkpoint_dir: An empty folder for the engine's checkpoints.
@@ -326,24 +369,43 @@ def train_classifier(
         )
 
 
-def _checked_tensors(
-    network: nn.Module, train_items: Sequence[Item], val_items: Sequence[Item]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stacked train and validation images and labels, consistent with each other."""
-    train_images, train_labels = stack_items(train_items, "train_items")
-    val_images, val_labels = stack_items(val_items, "val_items")
-    if (
-        train_images.shape[1:] != val_images.shape[1:]
-        or train_labels.shape[1:] != val_labels.shape[1:]
-    ):
+def _image_shape(items: ItemSource) -> tuple[int, ...]:
+    """The items' image shape: ``PreparedRadiographs`` say it, other items show it."""
+    if isinstance(items, PreparedRadiographs):
+        return items.image_shape
+    return tuple(np.asarray(items[0][0]).shape)
+
+
+def _source(items: ItemSource, name: str) -> tuple[ImageSource, torch.Tensor]:
+    """The images (read per item, or stacked) and the ``(N, K)`` labels of ``items``."""
+    if not isinstance(items, PreparedRadiographs):
+        return stack_items([items[index] for index in range(len(items))], name)
+    if not len(items):
+        raise ValueError(f"{name}: no images; expected at least one")
+    labels = items.labels
+    if labels.ndim != _LABEL_MATRIX_RANK:
+        raise ValueError(f"{name}: every item needs the same number of labels")
+    known = labels[~np.isnan(labels)]
+    if not np.isin(known, (0.0, 1.0)).all():
+        raise ValueError(f"{name}: labels must be 1 (present), 0 (absent) or NaN (unknown)")
+    return items.images, torch.from_numpy(labels)
+
+
+def _checked_sources(
+    network: nn.Module, train_items: ItemSource, val_items: ItemSource
+) -> tuple[tuple[ImageSource, torch.Tensor], tuple[ImageSource, torch.Tensor]]:
+    """Train and validation images and labels, consistent with each other and the network."""
+    train_images, train_labels = _source(train_items, "train_items")
+    val_images, val_labels = _source(val_items, "val_items")
+    train_shape, val_shape = _image_shape(train_items), _image_shape(val_items)
+    if train_shape != val_shape or train_labels.shape[1:] != val_labels.shape[1:]:
         raise ValueError(
-            f"train images {tuple(train_images.shape[2:])} with {train_labels.shape[1]} labels "
-            f"differ from validation images {tuple(val_images.shape[2:])} with "
-            f"{val_labels.shape[1]} labels"
+            f"train images {train_shape} with {train_labels.shape[1]} labels "
+            f"differ from validation images {val_shape} with {val_labels.shape[1]} labels"
         )
     num_labels = getattr(network, "num_labels", None)
     if num_labels is not None and num_labels != train_labels.shape[1]:
         raise ValueError(
             f"the network has {num_labels} outputs, the items {train_labels.shape[1]} labels"
         )
-    return train_images, train_labels, val_images, val_labels
+    return (train_images, train_labels), (val_images, val_labels)

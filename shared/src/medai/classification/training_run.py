@@ -4,9 +4,11 @@ The task and loaders are ``medai.classification.training``'s; the epochs, the ML
 and the registration are the engine's (``medai.engine.run``); this is the thin layer
 that joins them. The data is read and checked before any MLflow run opens (by the
 command, before torch is even imported: ``training_inputs``), so a bad CSV or an
-unreadable image stops with one line and leaves no trace. The trained model gets the
-``challenger`` alias only after its checked ONNX export, registration and tags
-succeeded, so a failed run registers nothing a server would pick up.
+unreadable image stops with one line and leaves no trace; the loaders then read each
+image again when an epoch needs it (``medai.classification.prepared``), so a dataset
+larger than memory trains. The trained model gets the ``challenger`` alias only after
+its checked ONNX export, registration and tags succeeded, so a failed run registers
+nothing a server would pick up.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def train(
     Args:
         project: The project.
         settings: Its resolved settings.
-        inputs: The data, read already (the command reads it before importing torch);
-            read here when None.
+        inputs: The data, checked already (the command checks it before importing
+            torch); checked here when None.
         options: Resume, nesting, registration (``medai.engine.run.RunOptions``).
 
     Raises:

@@ -12,9 +12,9 @@ from medai.classification.data import (
     RadiographItem,
     label_matrix,
     load_radiograph_data,
-    prepared_items,
     read_items,
 )
+from medai.classification.prepared import ImagePreparation, check_radiographs
 from medai.config import ConfigError
 from medai.data import DatasetError, LabelCsvError
 from medai.io import MedicalImageError, RadiographLimits
@@ -66,9 +66,11 @@ def test_prepared_items_are_resized_images_with_their_labels(demo):
     settings = demo.load()
     data = demo.project.load_data(settings)
     items = data.training_items()[:5]
+    preparation = ImagePreparation(settings.preprocessing, settings.radiograph.limits())
 
-    prepared = prepared_items(items, settings.preprocessing, settings.radiograph.limits())
+    prepared = check_radiographs(items, preparation)
 
+    assert len(prepared) == len(items)
     for (image, labels), item in zip(prepared, items, strict=True):
         assert image.shape == (32, 32)
         assert image.dtype == np.float32
@@ -97,8 +99,9 @@ def test_an_unreadable_image_names_its_file(demo):
     assert broken.path is not None
     broken.path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
 
+    preparation = ImagePreparation(settings.preprocessing, RadiographLimits())
     with pytest.raises(MedicalImageError, match=rf"{broken.path.name}: has a PNG header"):
-        prepared_items(data.training_items(), settings.preprocessing, RadiographLimits())
+        check_radiographs(data.training_items(), preparation)
 
 
 def test_a_csv_row_naming_a_missing_image_is_refused_with_its_line(demo):
