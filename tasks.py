@@ -29,7 +29,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
-from tools import new_project, release, template_update
+from tools import new_project, release, template_update, training_launch
 from tools.deploy_result import read_deploy_outcome
 from tools.errors import ToolError
 from tools.new_project import known_kinds
@@ -113,13 +113,100 @@ def _nox(c: Context, session: str, project: str, base: str, extra: str = "") -> 
     help={
         "project": "project folder under projects/, or 'all'",
         "set": "config override KEY=VALUE (repeatable)",
+        "nproc": "processes on this machine (default 1); N > 1 runs torchrun with DDP "
+        "(gloo on CPU, NCCL on CUDA: one GPU each)",
+        "nnodes": "machines (torchrun --nnodes; default 1); with --on=kubernetes: pods",
+        "node-rank": "this machine's rank, 0 .. nnodes-1 (torchrun --node-rank)",
+        "rdzv-endpoint": "HOST[:PORT] where the machines meet (torchrun c10d; several machines)",
+        "resume": "continue a killed or failed run in the same MLflow run: the latest "
+        "unfinished one (--resume), RUN_ID (--resume=RUN_ID), or 'auto'",
+        "on": "where to train: here (default) or kubernetes (print the training Job's "
+        "manifests; --apply applies them)",
+        "gpus": "with --on=kubernetes: GPUs per pod (default 0: CPU)",
+        "tag": "with --on=kubernetes: the training image's tag (default: the short git commit)",
+        "registry": "with --on=kubernetes: the image name prefix (default medai)",
+        "apply": "with --on=kubernetes: kubectl apply the manifests instead of printing them",
     },
     iterable=["set_"],
+    optional=["resume"],
 )
 @_stops
-def train(c: Context, project: str, set_: list[str] | None = None) -> None:
-    """Train a project's model, track the run in MLflow and register it as challenger."""
-    _each_project(c, "train", resolve_projects(project, allow_all=True), _overrides(set_))
+def train(
+    c: Context,
+    project: str,
+    set_: list[str] | None = None,
+    nproc: int = 1,
+    nnodes: int = 0,
+    node_rank: int = 0,
+    rdzv_endpoint: str = "",
+    resume: bool | str = False,  # noqa: FBT001, FBT002 - an optional-value invoke flag
+    on: str = "here",
+    gpus: int = 0,
+    tag: str = "",
+    registry: str = "",
+    apply: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
+) -> None:
+    """Train a project's model, track the run in MLflow and register it as challenger.
+
+    `--nproc=N` trains with N processes (torchrun, DDP); `--nnodes`, `--node-rank` and
+    `--rdzv-endpoint` train across machines; `--resume` continues a killed run;
+    `--on=kubernetes --nnodes=N` prints (or `--apply`s) a training Job of N pods.
+    """
+    script_args = _overrides(set_)
+    if resume is not False:
+        script_args += " --resume" if resume is True else f" --resume={shlex.quote(str(resume))}"
+    if on == "kubernetes":
+        _train_on_kubernetes(c, project, nnodes, gpus, tag, registry, set_ or [], apply=apply)
+        return
+    if on != "here":
+        raise ToolError(f"error: --on must be 'here' or 'kubernetes'; got {on!r}")
+    launch = training_launch.check_launch(nproc, nnodes or 1, node_rank, rdzv_endpoint)
+    projects = resolve_projects(project, allow_all=True)
+
+    def run_one(name: str) -> None:
+        script = project_script(ROOT, name, "train")
+        command = training_launch.training_command(
+            sys.executable, script, launch, shlex.split(script_args)
+        )
+        result = c.run(shlex.join(command), pty=sys.stdout.isatty(), warn=True)
+        if result is not None and result.failed:
+            raise script_failure(result.exited, name, "train")
+
+    run_in_turn(projects, "train", run_one)
+
+
+def _train_on_kubernetes(
+    c: Context,
+    project: str,
+    nnodes: int,
+    gpus: int,
+    tag: str,
+    registry: str,
+    overrides: list[str],
+    *,
+    apply: bool,
+) -> None:
+    """Render the project's training Job (tools/training_jobs.py); print or apply it."""
+    from tools import training_jobs  # noqa: PLC0415 - kustomize and YAML, this path only
+
+    (name,) = resolve_projects(project, allow_all=False)
+    # With --apply, refused before the cluster is asked unless --registry names a pushed image.
+    render = training_jobs.check_apply if apply else training_jobs.training_manifests
+    manifests = render(
+        ROOT, name, nnodes=nnodes, gpus=gpus, tag=tag, registry=registry, overrides=overrides
+    )
+    if not apply:
+        print(  # noqa: T201 - the task's report
+            "# the training Job (kubectl apply -f -; run with --apply to apply):\n" + manifests,
+            end="",
+        )
+        return
+    context = c.run("kubectl config current-context", hide=True, warn=True)
+    if context is None or context.failed:
+        raise ToolError(release.NO_CLUSTER)
+    result = c.run("kubectl apply -f -", in_stream=io.StringIO(manifests), warn=True)
+    if result is None or result.failed:
+        raise ToolError(f"error: kubectl apply of {name}'s training Job failed", 1)
 
 
 @task(

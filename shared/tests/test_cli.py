@@ -184,8 +184,9 @@ def kind(binding):
     """A kind made of recording stand-ins, its commands bound to project ``cli-demo``."""
     calls = []
 
-    def train(project, settings):
+    def train(project, settings, *, options=None):
         calls.append(("train", project, settings.seed))
+        calls.append(("options", options.resume))
         return _Outcome(("beats champion v2", "first challenger"))
 
     def evaluate(project, argv):
@@ -208,10 +209,20 @@ def kind(binding):
 def test_a_kinds_train_command_trains_on_the_resolved_config_and_prints_the_outcome(kind, capsys):
     assert kind.commands.train(["--set", "seed=5"]) == 0
 
-    assert kind.calls == [("train", kind.project, 5)]
+    assert kind.calls == [("train", kind.project, 5), ("options", None)]
     assert capsys.readouterr().out == (
         "registered cli-demo version 3 as challenger\nbeats champion v2\nfirst challenger\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "resume"),
+    [(["--resume"], "latest"), (["--resume", "abc123"], "abc123"), (["--resume=auto"], "auto")],
+)
+def test_the_train_command_passes_resume_to_the_kind(kind, argv, resume):
+    assert kind.commands.train(argv) == 0
+
+    assert kind.calls[-1] == ("options", resume)
 
 
 @pytest.mark.parametrize(

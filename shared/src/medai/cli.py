@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from medai.config import ConfigError, ProjectSettings
 from medai.data import DatasetError
-from medai.errors import NetworkContractError, find_cause
+from medai.errors import NetworkContractError, ResumeError, TrainingPreempted, find_cause
 from medai.io import MedicalImageError
 from medai.logs import configure_logging
 from medai.paths import RepoLayoutError
@@ -26,6 +26,7 @@ from medai.tracking.errors import ModelNotFoundError, TrackingUnavailableError
 
 SettingsT = TypeVar("SettingsT", bound=ProjectSettings)
 ProjectT = TypeVar("ProjectT", bound=KitProject[Any, Any])
+ProjectT_contra = TypeVar("ProjectT_contra", bound=KitProject[Any, Any], contravariant=True)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -34,10 +35,13 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ModelNotFoundError,
     NetworkContractError,
     RepoLayoutError,
+    ResumeError,
     TrackingUnavailableError,
 )
 """Errors caused by the user's config, data or registry state: one line, no traceback."""
 EXIT_USER_ERROR = 2
+EXIT_PREEMPTED = 143
+"""128 + SIGTERM: the training was stopped by SIGTERM after writing its checkpoint."""
 
 
 class Command(Protocol):
@@ -74,10 +78,23 @@ class TrainingOutcome(Protocol):
         ...
 
 
-TrainRun = Callable[[ProjectT, Any], TrainingOutcome]
-"""A kit's training: the project and its resolved settings; the registered outcome.
+class TrainRun(Protocol[ProjectT_contra]):
+    """A kind's training: ``train(project, settings, *, options=RunOptions(...))``.
 
-It imports torch and MLflow itself, so the command has checked the config by then."""
+    It imports torch and MLflow itself, so the command has checked the config by then;
+    ``options`` is a ``medai.engine.run.RunOptions`` (resume, nesting, registration).
+    """
+
+    def __call__(
+        self,
+        project: ProjectT_contra,
+        settings: Any,  # noqa: ANN401 - the kind's settings type
+        *,
+        options: Any = None,  # noqa: ANN401 - RunOptions (imports MLflow)
+    ) -> TrainingOutcome:
+        """Train, track and register; the outcome."""
+        ...
+
 
 ProjectCommands = Callable[[ProjectT, str], Commands]
 """A kind's ``project_commands(project, app_factory)``, as the registry of kinds names it."""
@@ -125,17 +142,34 @@ def kind_commands(
 
 def _train_command(project: ProjectT, train: TrainRun[ProjectT], argv: Sequence[str] | None) -> int:
     """Train, track in MLflow and register the model as ``challenger``; print the outcome."""
-    args = command_parser(
+    parser = command_parser(
         f"Train {project.name}, track the run in MLflow and register the model."
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="RUN_ID",
+        help="continue a killed or failed run from its last checkpoint, in the same MLflow "
+        "run: the project's latest unfinished one, RUN_ID, or 'auto' (the latest if any, "
+        "else a new run)",
+    )
+    args = parser.parse_args(argv)
 
     def body(settings: ProjectSettings) -> None:
-        result = train(project, settings)
-        say(result.summary())
-        for line in result.comparison:
-            say(line)
+        from medai.engine.run import RunOptions  # noqa: PLC0415 - MLflow: after config checks
 
-    return run_with_settings(project.binding, args.overrides, body)
+        result = train(project, settings, options=RunOptions(resume=args.resume))
+        for line in (result.summary(), *result.comparison):
+            if line:
+                say(line)
+
+    try:
+        return run_with_settings(project.binding, args.overrides, body)
+    except TrainingPreempted as stopped:
+        _report(str(stopped), None)
+        return EXIT_PREEMPTED
 
 
 def command_parser(description: str, *, alias: bool = False) -> argparse.ArgumentParser:

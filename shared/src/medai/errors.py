@@ -30,3 +30,27 @@ class NetworkContractError(ValueError):
     Raised before training starts, so no run is opened and nothing is registered; ``str()``
     is one line naming both numbers.
     """
+
+
+class ResumeError(ValueError):
+    """``--resume`` cannot continue: no such run, another project's, finished, or a bad checkpoint.
+
+    Raised before any run is reopened or any checkpoint written; ``str()`` is one line.
+    """
+
+
+class TrainingPreempted(Exception):  # noqa: N818 - a stop asked for, not a failure of the code
+    """SIGTERM stopped the training; its state is in the resumable checkpoint.
+
+    The MLflow run ends KILLED, nothing is registered, and ``--resume=<run id>``
+    continues it. ``str()`` is one line naming the epoch and how to continue.
+    """
+
+    def __init__(self, run_id: str, epoch: int) -> None:
+        """Name the run and the epoch reached."""
+        super().__init__(
+            f"training stopped by SIGTERM in epoch {epoch}; its checkpoint is written: "
+            f"continue it with --resume={run_id}"
+        )
+        self.run_id = run_id
+        self.epoch = epoch

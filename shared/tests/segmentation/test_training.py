@@ -72,7 +72,7 @@ def test_the_engine_lowers_the_loss_and_keeps_the_best_validated_epoch(demo_load
     assert outcome.best_score == max(r.scores["val_dice_mean"] for r in records if r.validated)
     assert 0.0 <= outcome.best_score <= 1.0
     assert outcome.checkpoint == checkpoints / "best.ckpt"
-    assert (checkpoints / "last.ckpt").is_file()
+    assert (checkpoints / "resume.ckpt").is_file()  # the state after the last epoch
     # The task holds the best epoch's weights, on the CPU.
     kept = torch.load(outcome.checkpoint, weights_only=True)["state_dict"]
     for key, value in task.state_dict().items():

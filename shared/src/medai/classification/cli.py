@@ -15,15 +15,20 @@ from medai.classification.training_inputs import read_training_inputs
 from medai.cli import ProjectCommands, command_parser, kind_commands, run_with_settings, say
 
 if TYPE_CHECKING:
-    from medai.engine.run import TrainingResult
+    from medai.engine.run import RunOptions, TrainingResult
 
 
-def _train(project: ClassificationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+def _train(
+    project: ClassificationProject[SettingsT],
+    settings: SettingsT,
+    *,
+    options: RunOptions | None = None,
+) -> TrainingResult:
     """Read the training images, then train and register (torch loads only after the data)."""
     inputs = read_training_inputs(project, settings)  # bad data fails before torch loads
     from medai.classification.training_run import train  # noqa: PLC0415 - after the data
 
-    return train(project, settings, inputs)
+    return train(project, settings, inputs, options=options)
 
 
 def evaluate_command(project: ClassificationProject[SettingsT], argv: Sequence[str] | None) -> int:

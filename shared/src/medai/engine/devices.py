@@ -8,6 +8,8 @@ precision.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,12 +35,20 @@ class DevicePlan:
     Attributes:
         accelerator: ``cpu`` or ``cuda``.
         precision: Lightning's precision string (``32-true``, ``bf16-mixed``, ``16-mixed``).
-        devices: Devices of this process (one; multi-process training adds more).
+        devices: Processes (one device each) on this machine: 1, or torchrun's
+            ``LOCAL_WORLD_SIZE``.
+        num_nodes: Machines (torchrun's ``WORLD_SIZE / LOCAL_WORLD_SIZE``).
     """
 
     accelerator: str
     precision: LightningPrecision
     devices: int = 1
+    num_nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        """Processes in all; more than one trains with DDP."""
+        return self.devices * self.num_nodes
 
     @property
     def torch_device(self) -> torch.device:
@@ -54,16 +64,73 @@ def cuda_description() -> str:
     return f"torch {torch.__version__} (CUDA {built_for}) finds no CUDA device or driver"
 
 
-def plan_devices(train: TrainingSettings, *, cuda_available: bool | None = None) -> DevicePlan:
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place among torchrun's (``RANK``, ``LOCAL_WORLD_SIZE``, ``WORLD_SIZE``).
+
+    One process (no torchrun) is rank 0 of 1.
+    """
+
+    rank: int = 0
+    local_world_size: int = 1
+    world_size: int = 1
+
+    @property
+    def is_zero(self) -> bool:
+        """The process that tracks in MLflow, logs and writes checkpoints."""
+        return self.rank == 0
+
+
+def process_group(environ: Mapping[str, str] | None = None) -> ProcessGroup:
+    """Read torchrun's variables (absent: one process).
+
+    Raises:
+        ConfigError: They are inconsistent (not numbers, or a world not a whole number of
+            machines), which only a hand-made environment produces.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        group = ProcessGroup(
+            rank=int(env.get("RANK", "0")),
+            local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")),
+            world_size=int(env.get("WORLD_SIZE", "1")),
+        )
+    except ValueError:
+        group = ProcessGroup(rank=-1)
+    valid = (
+        group.local_world_size >= 1
+        and group.world_size % group.local_world_size == 0
+        and 0 <= group.rank < group.world_size
+    )
+    if not valid:
+        raise ConfigError(
+            RESOLVED,
+            "train",
+            "torchrun's RANK / LOCAL_WORLD_SIZE / WORLD_SIZE are inconsistent: "
+            f"{env.get('RANK')!r} / {env.get('LOCAL_WORLD_SIZE')!r} / {env.get('WORLD_SIZE')!r}",
+            hint="start several processes with `invoke train --nproc=N`",
+        )
+    return group
+
+
+def plan_devices(
+    train: TrainingSettings,
+    *,
+    cuda_available: bool | None = None,
+    group: ProcessGroup | None = None,
+) -> DevicePlan:
     """Resolve ``auto`` and check that the device and precision can be honoured here.
 
     Args:
         train: The ``train`` section.
         cuda_available: What torch reports; asked when None (a parameter for tests).
+        group: This process among torchrun's; read from the environment when None.
 
     Raises:
-        ConfigError: ``train.device=cuda`` without a CUDA device, or ``16-mixed`` on a CPU.
+        ConfigError: ``train.device=cuda`` without a CUDA device, ``16-mixed`` on a CPU,
+            or more processes on a machine than it has CUDA devices.
     """
+    group = process_group() if group is None else group
     available = torch.cuda.is_available() if cuda_available is None else cuda_available
     if train.device == "cuda" and not available:
         raise ConfigError(
@@ -81,4 +148,17 @@ def plan_devices(train: TrainingSettings, *, cuda_available: bool | None = None)
             f"16-mixed needs a CUDA device; training runs on {accelerator}",
             hint="use train.precision=32 or bf16-mixed on a CPU",
         )
-    return DevicePlan(accelerator=accelerator, precision=_LIGHTNING_PRECISION[train.precision])
+    if accelerator == "cuda" and 1 < group.local_world_size > torch.cuda.device_count():
+        raise ConfigError(
+            RESOLVED,
+            "train.device",
+            f"{group.local_world_size} processes on this machine but "
+            f"{torch.cuda.device_count()} CUDA devices; DDP needs one device per process",
+            hint="use --nproc=<number of GPUs>, or train.device=cpu",
+        )
+    return DevicePlan(
+        accelerator=accelerator,
+        precision=_LIGHTNING_PRECISION[train.precision],
+        devices=group.local_world_size,
+        num_nodes=group.world_size // group.local_world_size,
+    )

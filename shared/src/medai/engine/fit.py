@@ -8,11 +8,19 @@ run logs it to MLflow), and the best epoch's weights loaded back into the task.
 
 Ctrl-C: Lightning turns it into ``sys.exit(1)`` after a graceful shutdown; ``fit``
 raises ``KeyboardInterrupt`` instead, so the caller's MLflow run ends as failed and
-nothing is registered.
+nothing is registered. SIGTERM (a Kubernetes eviction): Lightning stops after the
+current batch, the engine writes the resumable checkpoint (``medai.engine.checkpoints``)
+and ``fit`` raises ``TrainingPreempted``.
+
+Several processes (torchrun, ``DevicePlan.world_size`` > 1): Lightning's DDP strategy,
+each process on its shard of the training data (Lightning's ``DistributedSampler``);
+the validation scores are gathered (``TrainingTask.gather_cases``), so every process
+ranks epochs by the same numbers; only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import signal
@@ -26,18 +34,21 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
-from medai.engine.devices import DevicePlan
+from medai.engine.checkpoints import BEST_FILE, ResumeCheckpoint, atomic_save
+from medai.engine.devices import DevicePlan, process_group
 from medai.engine.records import EpochRecord, FitOutcome, score_at
+from medai.engine.sampling import with_epoch_shuffle
 from medai.engine.settings import TrainingSettings
 from medai.engine.task import TrainingTask
+from medai.errors import TrainingPreempted
 
 LOGGER = logging.getLogger(__name__)
 
-BEST_CHECKPOINT = "best"
-"""File stem of the best epoch's checkpoint in the checkpoint folder."""
 
 _QUIET_WARNINGS = (
     # We choose num_workers (0 on small CPU machines: workers cost more than they save).
@@ -65,12 +76,22 @@ class FinalEpochValidation(Callback):
 
 
 class EpochRecorder(Callback):
-    """One ``EpochRecord`` per epoch, collected and handed to ``on_epoch``."""
+    """One ``EpochRecord`` per epoch, handed to ``on_epoch``; the best epoch's weights kept.
 
-    def __init__(self, on_epoch: Callable[[EpochRecord], None] | None) -> None:
+    Its state (the history, the best epoch, score and weights) is saved in the resumable
+    checkpoint, so a resumed fit reports and registers as if it had never stopped.
+    ``on_epoch`` is called for the epochs this process trains, never for restored ones;
+    it returns True to stop the fit after that epoch (a pruned search trial).
+    """
+
+    def __init__(self, on_epoch: Callable[[EpochRecord], bool | None] | None) -> None:
         """Remember the callback; records accumulate in ``history``."""
         self.on_epoch = on_epoch
         self.history: list[EpochRecord] = []
+        self.best_epoch = 0
+        self.best_score = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_early = False
         self._started = 0.0
         self._lr = math.nan
 
@@ -80,7 +101,7 @@ class EpochRecorder(Callback):
         self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Record the epoch (Lightning validates before this hook runs)."""
+        """Record the epoch (Lightning validates before this hook runs); keep a new best."""
         if not isinstance(pl_module, TrainingTask):  # pragma: no cover - fit passes a task
             return
         record = EpochRecord(
@@ -92,6 +113,7 @@ class EpochRecorder(Callback):
         )
         self.history.append(record)
         if record.validated:
+            self._keep_if_best(record, pl_module)
             LOGGER.info(
                 "epoch %d: loss %.4f, %s %.4f",
                 record.epoch,
@@ -99,8 +121,35 @@ class EpochRecorder(Callback):
                 pl_module.monitor,
                 record.scores[pl_module.monitor],
             )
-        if self.on_epoch is not None:
-            self.on_epoch(record)
+        stop = self.on_epoch(record) if self.on_epoch is not None else None
+        stop = bool(trainer.strategy.broadcast(bool(stop)))
+        if stop:
+            self.stopped_early = True
+            trainer.should_stop = True
+
+    def _keep_if_best(self, record: EpochRecord, task: TrainingTask) -> None:
+        """Strictly better than the best so far (a NaN score ranks below any number)."""
+        score = record.scores[task.monitor]
+        ranked = -math.inf if math.isnan(score) else score
+        if self.best_state is None or ranked > self.best_score:
+            self.best_epoch, self.best_score = record.epoch, ranked
+            self.best_state = {k: v.detach().cpu().clone() for k, v in task.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """History and best weights, for the resumable checkpoint."""
+        return {
+            "history": [dataclasses.asdict(r) for r in self.history],
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "best_state": self.best_state,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a checkpoint's history and best weights."""
+        self.history = [EpochRecord(**r) for r in state_dict["history"]]
+        self.best_epoch = int(state_dict["best_epoch"])
+        self.best_score = float(state_dict["best_score"])
+        self.best_state = state_dict["best_state"]
 
 
 @contextmanager
@@ -137,15 +186,26 @@ def trainer_for(
         max_epochs=train.epochs,
         accelerator=devices.accelerator,
         devices=devices.devices,
+        num_nodes=devices.num_nodes,
+        strategy=strategy_for(devices),
         precision=devices.precision,
         check_val_every_n_epoch=train.val_every,
         num_sanity_val_steps=0,
         logger=False,
+        enable_checkpointing=True,  # the engine's ResumeCheckpoint (no ModelCheckpoint is added)
         enable_model_summary=False,
         enable_progress_bar=sys.stderr.isatty(),
         default_root_dir=checkpoint_dir,
         callbacks=callbacks,
     )
+
+
+def strategy_for(devices: DevicePlan) -> str | DDPStrategy:
+    """One process: Lightning's default. Several (torchrun): DDP, gloo on CPU, NCCL on CUDA."""
+    if devices.world_size == 1:
+        return "auto"
+    backend = "nccl" if devices.accelerator == "cuda" else "gloo"
+    return DDPStrategy(process_group_backend=backend)
 
 
 def fit(
@@ -156,8 +216,11 @@ def fit(
     train: TrainingSettings,
     devices: DevicePlan,
     checkpoint_dir: Path,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
+    on_epoch: Callable[[EpochRecord], bool | None] | None = None,
     callbacks: Sequence[Callback] = (),
+    seed: int = 0,
+    run_id: str = "",
+    resume_from: Path | None = None,
 ) -> FitOutcome:
     """Train ``task`` and leave it holding the best epoch's weights, on the CPU.
 
@@ -165,54 +228,78 @@ def fit(
         task: The kind's task around the network.
         train_loader: Training batches, in the form ``task.training_loss`` takes.
         val_loader: Validation batches, in the form ``task.validation_step`` takes.
-        train: Epochs and validation interval.
+        train: Epochs, validation and checkpoint intervals.
         devices: Where and in which precision (``plan_devices``).
-        checkpoint_dir: An empty folder for the checkpoints (``best.ckpt``, ``last.ckpt``).
-        on_epoch: Called after every epoch with its record.
+        checkpoint_dir: The run's checkpoint folder: empty for a new fit, the folder
+            holding ``resume_from`` for a resumed one. ``resume.ckpt`` is written there
+            every ``train.checkpoint_every`` epochs and on SIGTERM, ``best.ckpt`` at the end.
+        on_epoch: Called after every epoch this process trains; True stops the fit.
         callbacks: More Lightning callbacks (after the engine's), e.g. a step timer.
+        seed: Seeds each epoch's shuffle and randomness (``sampling.EpochShuffle``); the
+            loader's own sampler is replaced (it must be a map-style dataset's loader).
+        run_id: The MLflow run, stored in the resumable checkpoint.
+        resume_from: Continue from this resumable checkpoint (checked by the caller).
 
     Raises:
-        ValueError: ``checkpoint_dir`` is not empty (a stale ``best.ckpt`` would be kept).
+        ValueError: A new fit's ``checkpoint_dir`` is not empty (stale files would be kept).
         KeyboardInterrupt: The fit was interrupted (the checkpoints are left as they were).
+        TrainingPreempted: SIGTERM: the checkpoint was written, the process should exit.
     """
-    if any(checkpoint_dir.iterdir()):
+    if resume_from is None and any(checkpoint_dir.iterdir()):
         message = f"{checkpoint_dir}: the checkpoint folder must be empty; it holds files"
         raise ValueError(message)
     started = time.perf_counter()
     recorder = EpochRecorder(on_epoch)
-    best = ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        filename=BEST_CHECKPOINT,
-        monitor=task.monitor,
-        mode="max",
-        save_top_k=1,
-        save_last=True,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
+    resumable = ResumeCheckpoint(checkpoint_dir, every=train.checkpoint_every, run_id=run_id)
+    engine_callbacks: list[Callback] = [FinalEpochValidation(), recorder]
+    # Each epoch's shuffle and randomness from (seed, epoch, rank), this rank's shard.
+    train_loader = with_epoch_shuffle(
+        train_loader,
+        seed=seed,
+        num_replicas=devices.world_size,
+        rank=process_group().rank if devices.world_size > 1 else 0,
     )
     with _lightning_quiet():
         trainer = trainer_for(
-            train, devices, checkpoint_dir, [FinalEpochValidation(), recorder, best, *callbacks]
+            train, devices, checkpoint_dir, [*engine_callbacks, resumable, *callbacks]
         )
         task.train()  # a network left in eval mode would train with frozen norms and no dropout
         try:
-            trainer.fit(task, train_dataloaders=train_loader, val_dataloaders=val_loader)
+            trainer.fit(
+                task,
+                train_dataloaders=train_loader,
+                val_dataloaders=val_loader,
+                ckpt_path=resume_from,
+                weights_only=True,
+            )
+        except SIGTERMException:
+            raise TrainingPreempted(resumable.run_id, trainer.current_epoch + 1) from None
         except SystemExit:
             if not trainer.interrupted:
                 raise
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt from None
-    checkpoint = Path(best.best_model_path)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    task.load_state_dict(state["state_dict"])
+    if recorder.best_state is not None:
+        task.load_state_dict(recorder.best_state)
     task.cpu()
     task.eval()
-    best_epoch = int(state["epoch"]) + 1
+    best = resumable.folder / BEST_FILE
+    if trainer.is_global_zero:
+        atomic_save(
+            {
+                "state_dict": task.state_dict(),
+                "epoch": recorder.best_epoch - 1,
+                "monitor": task.monitor,
+                "score": recorder.best_score,
+            },
+            best,
+        )
     return FitOutcome(
         monitor=task.monitor,
-        best_epoch=best_epoch,
-        best_score=score_at(recorder.history, task.monitor, best_epoch),
+        best_epoch=recorder.best_epoch,
+        best_score=score_at(recorder.history, task.monitor, recorder.best_epoch),
         history=tuple(recorder.history),
-        checkpoint=checkpoint,
+        checkpoint=best,
         seconds=time.perf_counter() - started,
+        stopped_early=recorder.stopped_early,
     )

@@ -50,8 +50,9 @@ class FitOutcome:
         best_epoch: The epoch whose weights were kept.
         best_score: Its ``monitor`` score (NaN when it could not be computed).
         history: Every epoch's record, in order.
-        checkpoint: The best epoch's Lightning checkpoint (weights, optimiser, loops).
-        seconds: Wall time of the whole fit.
+        checkpoint: The best epoch's weights (``best.ckpt``: ``state_dict``, ``epoch``).
+        seconds: Wall time of the whole fit (this process's part of it when resumed).
+        stopped_early: ``on_epoch`` stopped the fit before its last epoch.
     """
 
     monitor: str
@@ -60,6 +61,7 @@ class FitOutcome:
     history: tuple[EpochRecord, ...]
     checkpoint: Path
     seconds: float
+    stopped_early: bool = False
 
 
 def score_at(history: Sequence[EpochRecord], monitor: str, epoch: int) -> float:

@@ -11,6 +11,7 @@ anywhere ends the run as FAILED and leaves the registry as it was.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -23,19 +24,28 @@ from torch.utils.data import DataLoader
 
 from medai.config import ProjectSettings
 from medai.data.manifest import DataManifest
+from medai.engine.checkpoints import checkpoint_folder, checkpoint_root
 from medai.engine.curves import plot_learning_curves
-from medai.engine.devices import DevicePlan
+from medai.engine.devices import DevicePlan, process_group
 from medai.engine.fit import fit
 from medai.engine.records import EpochRecord, FitOutcome
+from medai.engine.resume import ResumeTarget, resolve_resume
 from medai.engine.settings import TrainingSettings
 from medai.engine.task import TrainingTask
 from medai.tracking.registry import VALIDATION_METRIC_TAG, aliased_figures, new_version_comparison
 from medai.tracking.runs import tracked_run
+from medai.tracking.store import configure_tracking
 
 LOGGER = logging.getLogger(__name__)
 
 Register = Callable[[Mapping[str, str]], str]
 """Registers the trained network (on the CPU) with these version tags; returns the version."""
+
+
+WORLD_SIZE_TAG = "medai.world_size"
+"""Processes the run trained with (1 without torchrun)."""
+RESUMED_TAG = "medai.resumed_after_epoch"
+"""On a resumed run: the epoch its checkpoint had reached."""
 
 
 def ranking_metric(monitor: str) -> str:
@@ -114,12 +124,14 @@ class TrainingResult:
     Attributes:
         run_id: The MLflow run.
         model_name: The registered model.
-        model_version: The version registered as ``challenger``.
+        model_version: The version registered as ``challenger`` ("" when not registered).
         metric: The ranking metric's name (``best_val_dice_mean``).
         best_score: Its value.
         best_epoch: The epoch whose weights were registered.
         seconds: Wall time, data preparation included.
         comparison: How the version compares with the previous challenger and champion.
+        stopped_early: The epoch observer stopped the training (not registered).
+        rank: The process (torchrun's ``RANK``); only rank 0 tracks and registers.
     """
 
     run_id: str
@@ -130,70 +142,128 @@ class TrainingResult:
     best_epoch: int
     seconds: float
     comparison: tuple[str, ...] = ()
+    stopped_early: bool = False
+    rank: int = 0
 
     def summary(self) -> str:
-        """The command's report line: version, ranking score, epoch, time and run."""
-        return (
-            f"registered {self.model_name} version {self.model_version} as challenger: "
+        """The command's report line: version, ranking score, epoch, time and run.
+
+        Empty on ranks other than 0 (rank 0 reports for all).
+        """
+        if self.rank != 0:
+            return ""
+        scored = (
             f"{self.metric} {self.best_score:.3f} (epoch {self.best_epoch}), "
             f"{self.seconds:.0f} s, run {self.run_id}"
         )
+        if not self.model_version:
+            stopped = "stopped early, " if self.stopped_early else ""
+            return f"trained {self.model_name}, not registered: {stopped}{scored}"
+        return f"registered {self.model_name} version {self.model_version} as challenger: {scored}"
 
 
-def _log_epoch(record: EpochRecord) -> None:
-    mlflow.log_metrics(record.as_metrics(), step=record.epoch)
+def _epoch_logger(
+    logged_through: int, observer: EpochObserver | None
+) -> Callable[[EpochRecord], bool]:
+    """Log each epoch's metrics at its step (once: a resumed run skips logged epochs)."""
+
+    def on_epoch(record: EpochRecord) -> bool:
+        if record.epoch > logged_through:
+            mlflow.log_metrics(record.as_metrics(), step=record.epoch)
+        return bool(observer(record)) if observer is not None else False
+
+    return on_epoch
 
 
 def run_training(
     plan: TrainingPlan, *, started: float | None = None, options: RunOptions | None = None
 ) -> TrainingResult:
-    """Fit, track and register, in one MLflow run.
+    """Fit, track and register, in one MLflow run (rank 0); other ranks only fit.
 
     Args:
         plan: The kind's part of the training.
         started: ``time.perf_counter()`` when the command began (data preparation is
             part of the reported seconds); now when None.
         options: Resume, nesting, registration and an epoch observer (``RunOptions``).
+
+    Raises:
+        medai.errors.ResumeError: ``options.resume`` names nothing resumable (before the
+            run is reopened or a checkpoint written).
+        medai.errors.TrainingPreempted: SIGTERM; the checkpoint is written, the run KILLED.
     """
-    options = options or RunOptions()
     started = time.perf_counter() if started is None else started
+    options = options or RunOptions()
+    group = process_group()
+    root = checkpoint_root(plan.repo_root, plan.project)
+    configure_tracking(plan.settings.tracking, plan.repo_root)
+    target = resolve_resume(options.resume, plan.settings, root, plan.project)
+    if not group.is_zero:
+        return _fit_other_rank(plan, target, group.rank, started)
     metric = ranking_metric(plan.task.monitor)
     name = plan.settings.registered_model_name()
-    with (
-        tracked_run(plan.settings, plan.repo_root, context="training", manifest=plan.manifest) as (
-            run,
-            lineage,
-        ),
-        tempfile.TemporaryDirectory(prefix="medai-checkpoints-") as scratch,
-    ):
-        mlflow.log_text(plan.split, "data/split.json")
-        mlflow.log_params({**plan.params, "engine.accelerator": plan.devices.accelerator})
+    tags = {
+        **options.tags,
+        WORLD_SIZE_TAG: str(plan.devices.world_size),
+        **({RESUMED_TAG: str(target.epoch)} if target is not None else {}),
+    }
+    with tracked_run(
+        plan.settings,
+        plan.repo_root,
+        context="training",
+        manifest=plan.manifest,
+        run_name=options.run_name,
+        extra_tags=tags,
+        parent_run_id=options.parent_run_id,
+        resume_run_id=target.run_id if target is not None else None,
+    ) as (run, lineage):
+        run_id = run.info.run_id
+        folder = checkpoint_folder(root, run_id)
+        if target is None:
+            folder.mkdir(parents=True, exist_ok=False)
+            mlflow.log_text(plan.split, "data/split.json")
+            mlflow.log_params(
+                {
+                    **plan.params,
+                    "engine.accelerator": plan.devices.accelerator,
+                    "engine.world_size": plan.devices.world_size,
+                }
+            )
+        else:
+            LOGGER.info("resuming run %s after epoch %d", run_id, target.epoch)
         outcome = fit(
             plan.task,
             plan.train_loader,
             plan.val_loader,
             train=plan.train,
             devices=plan.devices,
-            checkpoint_dir=Path(scratch),
-            on_epoch=_log_epoch,
+            checkpoint_dir=folder,
+            on_epoch=_epoch_logger(target.logged_through if target else 0, options.on_epoch),
+            seed=plan.settings.seed,
+            run_id=run_id,
+            resume_from=target.checkpoint if target is not None else None,
         )
         _log_outcome(outcome, plan.task, metric)
-        before = aliased_figures(name, metric)
-        version = plan.register(
-            {
-                **lineage.tags(),
-                "medai.run_id": run.info.run_id,
-                VALIDATION_METRIC_TAG: metric,
-                metric: f"{outcome.best_score:.4f}",
-                "best_epoch": str(outcome.best_epoch),
-            }
-        )
-        comparison = new_version_comparison(
-            project=plan.project, name=name, metric=metric, version=version, before=before
-        )
-    LOGGER.info("registered %s version %s (%s %.3f)", name, version, metric, outcome.best_score)
+        version, comparison = "", tuple[str, ...]()
+        if options.register and not outcome.stopped_early:
+            before = aliased_figures(name, metric)
+            version = plan.register(
+                {
+                    **lineage.tags(),
+                    "medai.run_id": run_id,
+                    VALIDATION_METRIC_TAG: metric,
+                    metric: f"{outcome.best_score:.4f}",
+                    "best_epoch": str(outcome.best_epoch),
+                }
+            )
+            comparison = new_version_comparison(
+                project=plan.project, name=name, metric=metric, version=version, before=before
+            )
+    # Finished and logged: the run's checkpoints are no longer needed to resume it.
+    shutil.rmtree(folder, ignore_errors=True)
+    if version:
+        LOGGER.info("registered %s version %s (%s %.3f)", name, version, metric, outcome.best_score)
     return TrainingResult(
-        run_id=run.info.run_id,
+        run_id=run_id,
         model_name=name,
         model_version=version,
         metric=metric,
@@ -201,6 +271,36 @@ def run_training(
         best_epoch=outcome.best_epoch,
         seconds=time.perf_counter() - started,
         comparison=comparison,
+        stopped_early=outcome.stopped_early,
+    )
+
+
+def _fit_other_rank(
+    plan: TrainingPlan, target: ResumeTarget | None, rank: int, started: float
+) -> TrainingResult:
+    """A rank other than 0: train its shard; rank 0 tracks, checkpoints and registers."""
+    logging.getLogger("medai").setLevel(logging.WARNING)  # one process speaks: rank 0
+    with tempfile.TemporaryDirectory(prefix="medai-rank-") as scratch:
+        outcome = fit(
+            plan.task,
+            plan.train_loader,
+            plan.val_loader,
+            train=plan.train,
+            devices=plan.devices,
+            # Rank 0's folder is broadcast to every rank when the fit starts.
+            checkpoint_dir=target.checkpoint.parent if target is not None else Path(scratch),
+            seed=plan.settings.seed,
+            resume_from=target.checkpoint if target is not None else None,
+        )
+    return TrainingResult(
+        run_id=target.run_id if target is not None else "",
+        model_name=plan.settings.registered_model_name(),
+        model_version="",
+        metric=ranking_metric(plan.task.monitor),
+        best_score=outcome.best_score,
+        best_epoch=outcome.best_epoch,
+        seconds=time.perf_counter() - started,
+        rank=rank,
     )
 
 

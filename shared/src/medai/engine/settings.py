@@ -27,6 +27,14 @@ class TrainingSettings(Section):
         default=1, ge=1, description="Validate every this many epochs, and after the last."
     )
     num_workers: int = Field(default=0, ge=0, description="DataLoader worker processes.")
+    checkpoint_every: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Write the resumable checkpoint every this many epochs (and after the last, "
+            "and on SIGTERM); --resume continues from it."
+        ),
+    )
     device: Device = Field(
         default="auto", description="Where to train: auto = a CUDA GPU when torch sees one."
     )

@@ -14,14 +14,19 @@ from medai.cli import ProjectCommands, command_parser, kind_commands, run_with_s
 from medai.segmentation.project import SegmentationProject, SettingsT
 
 if TYPE_CHECKING:
-    from medai.engine.run import TrainingResult
+    from medai.engine.run import RunOptions, TrainingResult
 
 
-def _train(project: SegmentationProject[SettingsT], settings: SettingsT) -> TrainingResult:
+def _train(
+    project: SegmentationProject[SettingsT],
+    settings: SettingsT,
+    *,
+    options: RunOptions | None = None,
+) -> TrainingResult:
     """Train and register; torch and MONAI load only now, after the config was checked."""
     from medai.segmentation.training import train  # noqa: PLC0415 - after config checks
 
-    return train(project, settings)
+    return train(project, settings, options=options)
 
 
 def evaluate_command(project: SegmentationProject[SettingsT], argv: Sequence[str] | None) -> int:

@@ -13,10 +13,12 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import RunStatus
 
 from medai.config.loader import settings_as_dict, settings_as_yaml, settings_hash
 from medai.config.sections import ProjectSettings
 from medai.data.manifest import DataManifest
+from medai.errors import TrainingPreempted
 from medai.tracking.lineage import GitState, git_state, lock_file_hash
 from medai.tracking.store import configure_tracking, ensure_experiment, experiment_artifact_location
 
@@ -99,29 +101,60 @@ def tracked_run(
     manifest: DataManifest | None = None,
     context: str = "training",
     extra_tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
 ) -> Iterator[tuple[mlflow.ActiveRun, Lineage]]:
     """Start an MLflow run that carries lineage tags, the resolved config and the data.
 
     The run ends FAILED if the body raises, so a broken run is visible as such and
-    nothing downstream (registry aliases) has been touched yet.
+    nothing downstream (registry aliases) has been touched yet; KILLED if SIGTERM
+    stopped it (``TrainingPreempted``: resumable).
+
+    Args:
+        settings: The resolved settings (logged, and hashed into the lineage).
+        repo_root: The monorepo root (the embedded store, git state, uv.lock).
+        run_name: The run's name (MLflow picks one when None).
+        manifest: The data the run reads (logged as an input and a table).
+        context: ``training``, ``evaluation``, ... (tag ``medai.run_kind``).
+        extra_tags: More tags.
+        parent_run_id: Open the run as a child of this one (a search's trial).
+        resume_run_id: Reopen this run (status RUNNING again) instead of a new one; its
+            config, params and data were logged when it started and are not again.
 
     Yields:
         The active run and its lineage (for copying onto a model version).
     """
     configure_tracking(settings.tracking, repo_root)
-    experiment = settings.experiment_name()
-    artifact_root = settings.tracking.resolved_artifact_location(repo_root)
-    experiment_id = ensure_experiment(
-        experiment, experiment_artifact_location(artifact_root, experiment)
-    )
     lineage = collect_lineage(settings, repo_root, manifest)
     tags = {**lineage.tags(), f"{TAG_PREFIX}run_kind": context, **(extra_tags or {})}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_text(settings_as_yaml(settings), "config/resolved.yaml")
-        mlflow.log_params(flatten(settings_as_dict(settings)))
-        if manifest is not None:
-            log_manifest(manifest, context)
+    if resume_run_id is not None:
+        run = mlflow.start_run(run_id=resume_run_id, tags=dict(extra_tags or {}))
+    else:
+        experiment = settings.experiment_name()
+        artifact_root = settings.tracking.resolved_artifact_location(repo_root)
+        experiment_id = ensure_experiment(
+            experiment, experiment_artifact_location(artifact_root, experiment)
+        )
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags=tags,
+            parent_run_id=parent_run_id,
+        )
+    try:
+        if resume_run_id is None:
+            mlflow.log_text(settings_as_yaml(settings), "config/resolved.yaml")
+            mlflow.log_params(flatten(settings_as_dict(settings)))
+            if manifest is not None:
+                log_manifest(manifest, context)
         yield run, lineage
+    except TrainingPreempted:
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
 
 
 @contextmanager
