@@ -118,3 +118,14 @@ def test_a_decathlon_folder_never_overwrites_a_dataset(tmp_path):
     with pytest.raises(FileExistsError):
         write_decathlon_folder(root, 1, _write_text_case, {"name": "second"})
     assert json.loads((root / "dataset.json").read_text(encoding="utf-8")) == {"name": "first"}
+
+
+def test_a_folder_another_process_completed_first_is_kept_and_ours_discarded(tmp_path):
+    root = tmp_path / "dataset"
+    with staged_folder(root) as staging:
+        (staging / "ours.txt").write_text("ours")
+        root.mkdir()  # another rank of the same training finished first
+        (root / "theirs.txt").write_text("theirs")
+
+    assert sorted(p.name for p in root.iterdir()) == ["theirs.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["dataset"]

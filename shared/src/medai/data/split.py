@@ -8,6 +8,7 @@ is made over patients instead, so that no patient is seen in training and again 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -174,5 +175,8 @@ def resolve_split(
     else:
         split = make_split(case_ids, validation_fraction, seed)
     record_to.parent.mkdir(parents=True, exist_ok=True)
-    record_to.write_text(split.to_json(), encoding="utf-8")
+    # Atomically: the ranks of one training write the same split at the same time.
+    partial = record_to.with_name(f".{record_to.name}.{os.getpid()}.partial")
+    partial.write_text(split.to_json(), encoding="utf-8")
+    partial.replace(record_to)
     return split

@@ -49,10 +49,25 @@ def staged_folder(root: Path, *, replace: bool = False) -> Iterator[Path]:
             staging.replace(root)
             shutil.rmtree(retired, ignore_errors=True)
         else:
-            staging.replace(root)  # replaces an empty directory too
+            _move_into_place(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _move_into_place(staging: Path, root: Path) -> None:
+    """Rename ``staging`` to ``root``; if another process got there first, keep theirs.
+
+    Several processes of one training (torchrun ranks, the pods of a training Job) may
+    generate the same dataset from the same config at once: the first complete folder
+    wins and the others discard their copy.
+    """
+    try:
+        staging.replace(root)  # replaces an empty directory too
+    except OSError:
+        if not (root.is_dir() and any(root.iterdir())):
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_decathlon_folder(
