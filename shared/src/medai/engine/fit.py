@@ -55,6 +55,8 @@ _QUIET_WARNINGS = (
     r".*does not have many workers.*",
     # Lightning 2.6 calls a torch pytree API that torch 2.15 deprecates; not ours to fix.
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    # Lightning 2.6's all_gather (DDP validation) calls a torch API torch 2.15 deprecates.
+    r".*torch.distributed.nn.functional.all_gather is deprecated.*",
 )
 
 
