@@ -39,7 +39,7 @@ from medai.classification.data import RadiographItem
 from medai.classification.extensions import ImageStep
 from medai.classification.preprocessing import prepare_image
 from medai.classification.settings import PreprocessingSettings
-from medai.data.array_cache import ArrayCache
+from medai.data.array_cache import ArrayCache, callable_name
 from medai.io import MedicalImageError, RadiographLimits, read_radiograph
 
 FloatArray = NDArray[np.float32]
@@ -51,14 +51,6 @@ resize, a new reader): every stored image of an older format is then ignored."""
 
 _IN_FLIGHT_PER_THREAD = 8
 """Items handed to the pool at a time, per thread: bounds the check's pending work."""
-
-
-def image_step_name(step: ImageStep | None) -> str | None:
-    """``module.qualname`` of a project's image step (its class's for an instance), or None."""
-    if step is None:
-        return None
-    named = step if hasattr(step, "__qualname__") else type(step)
-    return f"{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +103,7 @@ class ImagePreparation:
             "kind": "classification",
             "format": CACHE_FORMAT,
             "preprocessing": self.preprocessing.model_dump(mode="json"),
-            "image_step": image_step_name(self.image_step),
+            "image_step": callable_name(self.image_step),
             "limits": dataclasses.asdict(self.limits),
         }
 

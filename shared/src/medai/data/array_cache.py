@@ -33,12 +33,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SETTINGS_FILE", "ArrayCache", "fingerprint_of", "open_array_cache"]
+__all__ = ["SETTINGS_FILE", "ArrayCache", "callable_name", "fingerprint_of", "open_array_cache"]
 
 SETTINGS_FILE = "settings.json"
 """Beside the entries: the settings the folder's fingerprint was computed from (for people)."""
 
 _SUFFIX = ".npy"
+
+
+def callable_name(function: object) -> str | None:
+    """``module.qualname`` of a project's function (its class's, for an instance), or None.
+
+    What a fingerprint records of a project's own step (an image step, a normaliser):
+    its name, not its code; a step changed under the same name needs a new cache folder
+    (delete the old one, or rename the step).
+    """
+    if function is None:
+        return None
+    named = function if hasattr(function, "__qualname__") else type(function)
+    return f"{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}"
 
 
 def fingerprint_of(settings: Mapping[str, Any]) -> str:

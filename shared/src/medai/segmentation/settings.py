@@ -93,7 +93,24 @@ class TrainSettings(TrainingSettings):
     learning_rate: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-5, ge=0)
     val_every: int = Field(default=5, ge=1)
-    cache_rate: float = Field(default=1.0, ge=0, le=1)
+    cache: Literal["memory", "disk", "none"] = Field(
+        default="memory",
+        description=(
+            "Where the preprocessed cases (loaded, resampled, normalised) are kept between "
+            "epochs: 'memory' (cache_rate of them, MONAI CacheDataset), 'disk' (all, under "
+            "cache_dir, MONAI PersistentDataset), 'none' (preprocessed again every epoch)."
+        ),
+    )
+    cache_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="With cache: memory, the fraction of training and validation cases held.",
+    )
+    cache_dir: Path = Field(
+        default=Path("outputs/cache"),
+        description="Folder of cache: disk (relative: to the project folder).",
+    )
 
 
 class InferenceSettings(Section):

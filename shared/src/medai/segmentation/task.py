@@ -16,14 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import monai
 import torch
 from monai.data import CacheDataset, DataLoader, Dataset, MetaTensor, decollate_batch
 from monai.losses import DiceCELoss, DiceLoss
 from monai.metrics import DiceMetric
 from monai.transforms import AsDiscrete
 
+from medai.config import ConfigError
+from medai.data.array_cache import callable_name
+from medai.data.case_cache import cached_dataset, check_cases
 from medai.engine.devices import DevicePlan, plan_devices
 from medai.engine.task import OptimiserSettings, TrainingTask
 from medai.errors import find_cause
@@ -169,60 +174,118 @@ def _build_loaders(
     settings: SegmentationSettings,
     data: SegmentationData,
     normalizer: IntensityNormalizer | None,
+    project_dir: Path | None = None,
 ) -> tuple[DataLoader, DataLoader]:
+    """The loaders of ``train.cache``: cases in memory, on disk, or preprocessed every epoch.
+
+    Whatever the mode, every case's deterministic chain (load, check, resample,
+    normalise) has run once before this returns, so a broken case fails here, before
+    any run opens; only ``memory`` keeps the result in RAM.
+    """
     labels = list(data.labels)
     channels = data.dataset.channels
     regions = data.regions
+    train = settings.train
     train_items = [case_item(c) for c in data.training_cases()]
     val_items = [case_item(c) for c in data.validation_cases()]
-    train_ds = CacheDataset(
-        train_items,
-        training_transforms(
-            settings.preprocessing,
-            settings.train,
-            labels,
-            settings.limits,
-            channels=channels,
-            regions=regions,
-            normalizer=normalizer,
-        ),
-        cache_rate=settings.train.cache_rate,
-        num_workers=None,
-        progress=False,
+    train_chain = training_transforms(
+        settings.preprocessing,
+        train,
+        labels,
+        settings.limits,
+        channels=channels,
+        regions=regions,
+        normalizer=normalizer,
     )
-    val_ds = Dataset(
-        val_items,
-        validation_transforms(
-            settings.preprocessing,
-            labels,
-            settings.limits,
-            channels=channels,
-            regions=regions,
-            normalizer=normalizer,
-        ),
+    val_chain = validation_transforms(
+        settings.preprocessing,
+        labels,
+        settings.limits,
+        channels=channels,
+        regions=regions,
+        normalizer=normalizer,
     )
-    val_cached = CacheDataset(val_ds.data, val_ds.transform, cache_rate=1.0, progress=False)
+    train_ds: Dataset
+    val_ds: Dataset
+    if train.cache == "memory":
+        train_ds = CacheDataset(
+            train_items, train_chain, cache_rate=train.cache_rate, num_workers=None, progress=False
+        )
+        val_ds = CacheDataset(val_items, val_chain, cache_rate=train.cache_rate, progress=False)
+        for cached in (train_ds, val_ds):  # the cases left out of memory are checked too
+            check_cases(Dataset(cached.data[cached.cache_num :], cached.transform))
+    else:
+        if train.cache == "disk":
+            root = train.cache_dir
+            if not root.is_absolute():
+                if project_dir is None:
+                    raise ConfigError(
+                        "train.cache_dir",
+                        None,
+                        f"{root} is relative and these loaders were given no project "
+                        "folder; expected an absolute path",
+                    )
+                root = project_dir / root
+            described = {
+                "kind": "segmentation",
+                "format": 1,
+                "preprocessing": settings.preprocessing.model_dump(mode="json"),
+                "limits": settings.limits.model_dump(mode="json"),
+                "labels": sorted(labels),
+                "channels": list(channels),
+                "regions": None
+                if regions is None
+                else [regions.names, regions.labels, regions.class_order],
+                "normalizer": callable_name(normalizer),
+                "versions": {"monai": monai.__version__, "torch": torch.__version__},
+            }
+            try:
+                train_ds = cached_dataset(
+                    train_items, train_chain, root, {**described, "chain": "training"}
+                )
+                val_ds = cached_dataset(
+                    val_items, val_chain, root, {**described, "chain": "validation"}
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    "train.cache_dir",
+                    None,
+                    f"{root} cannot hold the case cache ({exc.strerror or exc}); expected a "
+                    "writable folder (or set train.cache: memory or none)",
+                ) from None
+        else:
+            train_ds, val_ds = Dataset(train_items, train_chain), Dataset(val_items, val_chain)
+        check_cases(train_ds)
+        check_cases(val_ds)
     train_loader = DataLoader(
         train_ds,
-        batch_size=settings.train.batch_size,
+        batch_size=train.batch_size,
         shuffle=True,
-        num_workers=settings.train.num_workers,
+        num_workers=train.num_workers,
     )
-    return train_loader, DataLoader(val_cached, batch_size=1, num_workers=0)
+    return train_loader, DataLoader(val_ds, batch_size=1, num_workers=0)
 
 
 def data_loaders(
     settings: SegmentationSettings,
     data: SegmentationData,
     normalizer: IntensityNormalizer | None = None,
+    *,
+    project_dir: Path | None = None,
 ) -> tuple[DataLoader, DataLoader]:
-    """Training and validation loaders over cached, preprocessed volumes.
+    """Training and validation loaders over preprocessed volumes, cached as ``train.cache`` says.
 
-    ``normalizer`` is the project's (``normalize: project``). A broken case raises its own
+    ``normalizer`` is the project's (``normalize: project``); ``project_dir`` is where a
+    relative ``train.cache_dir`` starts. Every case is checked (and cached, unless
+    ``train.cache`` is ``none``) before this returns; a broken case raises its own
     error (naming the file), not MONAI's wrapper.
+
+    Raises:
+        medai.io.MedicalImageError: a case cannot be used (the file is named).
+        medai.config.ConfigError: ``train.cache_dir`` cannot be used.
     """
     try:
-        return _build_loaders(settings, data, normalizer)
+        return _build_loaders(settings, data, normalizer, project_dir)
     except RuntimeError as exc:
         cause = find_cause(exc, (MedicalImageError,))
         if cause is None:
