@@ -17,7 +17,8 @@ With ``train.cache: disk`` every prepared image is also kept on disk
 (``medai.data.array_cache``): the check stores what it prepares, an epoch reads the
 small stored copy instead of decoding the original again, and a later run skips the
 decode of every item whose stored copy exists. The store's folder is a hash of the
-preprocessing settings, the image step's name, the reader's limits and ``CACHE_FORMAT``;
+preprocessing settings, the image step's name, the reader's limits, ``CACHE_FORMAT``
+and the versions of numpy, Pillow and pydicom;
 an entry's name a hash of that and the file's bytes (never its name: file names can
 carry patient data). No torch here: the command checks the data before torch loads.
 """
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import PIL
+import pydicom
 from numpy.typing import NDArray
 
 from medai.classification.data import RadiographItem
@@ -105,6 +108,12 @@ class ImagePreparation:
             "preprocessing": self.preprocessing.model_dump(mode="json"),
             "image_step": callable_name(self.image_step),
             "limits": dataclasses.asdict(self.limits),
+            # A reader or resize that changed with its library would change the image.
+            "versions": {
+                "numpy": np.__version__,
+                "pillow": PIL.__version__,
+                "pydicom": pydicom.__version__,
+            },
         }
 
 

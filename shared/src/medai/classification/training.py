@@ -366,6 +366,7 @@ def train_classifier(
             devices=devices or plan_devices(train),
             checkpoint_dir=checkpoint_dir,
             on_epoch=on_epoch,
+            seed=seed,
         )
 
 
