@@ -219,10 +219,31 @@ def test_a_kinds_train_command_trains_on_the_resolved_config_and_prints_the_outc
     ("argv", "resume"),
     [(["--resume"], "latest"), (["--resume", "abc123"], "abc123"), (["--resume=auto"], "auto")],
 )
-def test_the_train_command_passes_resume_to_the_kind(kind, argv, resume):
+def test_the_train_command_checks_and_passes_resume_to_the_kind(kind, argv, resume, monkeypatch):
+    import medai.engine.run  # noqa: PLC0415 - torch and MLflow: this test only
+
+    checked = []
+    monkeypatch.setattr(medai.engine.run, "check_resume", lambda *args: checked.append(args[0]))
     assert kind.commands.train(argv) == 0
 
+    assert checked == [resume]
     assert kind.calls[-1] == ("options", resume)
+
+
+def test_resume_with_nothing_to_resume_stops_in_one_line_before_training(
+    kind, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MEDAI_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    store = f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"
+    assert kind.commands.train(["--resume", "--set", store]) == 2
+
+    assert kind.calls == []
+    errors = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store" not in line]
+    expected = (
+        "error: --resume: nothing to resume for cli-demo: no unfinished training run with a "
+        f"checkpoint under {tmp_path / 'checkpoints' / 'cli-demo'}"
+    )
+    assert errors == [expected]
 
 
 @pytest.mark.parametrize(

@@ -158,8 +158,10 @@ def _train_command(project: ProjectT, train: TrainRun[ProjectT], argv: Sequence[
     args = parser.parse_args(argv)
 
     def body(settings: ProjectSettings) -> None:
-        from medai.engine.run import RunOptions  # noqa: PLC0415 - MLflow: after config checks
+        from medai.engine.run import RunOptions, check_resume  # noqa: PLC0415 - MLflow, torch
 
+        # A run that cannot be resumed is refused before any data is read.
+        check_resume(args.resume, settings, project.binding.repo_root, project.name)
         result = train(project, settings, options=RunOptions(resume=args.resume))
         for line in (result.summary(), *result.comparison):
             if line:

@@ -175,6 +175,18 @@ def _epoch_logger(
     return on_epoch
 
 
+def check_resume(
+    resume: str | None, settings: ProjectSettings, repo_root: Path, project: str
+) -> ResumeTarget | None:
+    """The run ``--resume`` names, checked (``resolve_resume``) before a kind reads its data.
+
+    Raises:
+        medai.errors.ResumeError: Nothing resumable, as ``resolve_resume`` says.
+    """
+    configure_tracking(settings.tracking, repo_root)
+    return resolve_resume(resume, settings, checkpoint_root(repo_root, project), project)
+
+
 def run_training(
     plan: TrainingPlan, *, started: float | None = None, options: RunOptions | None = None
 ) -> TrainingResult:
@@ -195,8 +207,7 @@ def run_training(
     options = options or RunOptions()
     group = process_group()
     root = checkpoint_root(plan.repo_root, plan.project)
-    configure_tracking(plan.settings.tracking, plan.repo_root)
-    target = resolve_resume(options.resume, plan.settings, root, plan.project)
+    target = check_resume(options.resume, plan.settings, plan.repo_root, plan.project)
     if not group.is_zero:
         return _fit_other_rank(plan, target, group.rank, started)
     metric = ranking_metric(plan.task.monitor)
