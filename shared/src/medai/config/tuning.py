@@ -140,7 +140,7 @@ class PrunerSettings(Section):
         default=2, ge=0, description="Trials that finish unpruned before any is pruned."
     )
     n_warmup_steps: int = Field(
-        default=1, ge=0, description="Epochs of a trial before it may be pruned."
+        default=1, ge=0, description="A trial's first epochs that are never pruned."
     )
 
 
