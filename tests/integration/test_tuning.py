@@ -5,8 +5,8 @@ a SQLite store in the test's folder. The search trains cxr-cls's development con
 shrunk to seconds a trial, as real trainings (engine, MLflow child runs, pruning). What
 must hold: 6 trials COMPLETE or PRUNED, no other trial in the study (none lost, none
 run twice), each trial's MLflow child run under the one parent run with the trial's
-sampled values as its resolved config, the best trial's overrides written, and nothing
-registered.
+sampled values as its resolved config, the best trial's overrides written, and (with
+``--register-best``) exactly one registered version: the best config trained once more.
 
 Without PostgreSQL's binaries (Debian package ``postgresql``) the module is skipped, or
 fails when ``CI`` is set.
@@ -94,6 +94,7 @@ def _environment() -> dict[str, str]:
 
 
 def test_two_workers_finish_six_trials_as_child_runs_of_one_parent(database, tmp_path):
+    """And ``--register-best`` trains the best config once more, registered as challenger."""
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -110,6 +111,7 @@ def test_two_workers_finish_six_trials_as_child_runs_of_one_parent(database, tmp
             database,
             "--study",
             STUDY,
+            "--register-best",
             *_options(tmp_path),
         ],
         cwd=ROOT,
@@ -145,7 +147,7 @@ def test_two_workers_finish_six_trials_as_child_runs_of_one_parent(database, tmp
     assert parent.data.tags["medai.tune.study"] == STUDY
     assert parent.data.tags["medai.tune.storage"] == database  # trusted: no password to hide
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == TRIALS == len(runs) - 1
+    assert len(children) == TRIALS == len(runs) - 2  # and the best config's registered run
     by_number = {int(r.data.tags["medai.tune.trial"]): r for r in children}
     assert sorted(by_number) == list(range(TRIALS))
     for trial in trials:
@@ -159,13 +161,24 @@ def test_two_workers_finish_six_trials_as_child_runs_of_one_parent(database, tmp
         assert run.data.tags["medai.tune.state"] == ("pruned" if pruned else "complete")
         assert run.info.status == "FINISHED"
 
-    # The best trial, written as --set overrides and logged to the parent; nothing registered.
+    # The best trial, written as --set overrides and logged to the parent.
     best = yaml.safe_load((tmp_path / "tune" / STUDY / "best.yaml").read_text(encoding="utf-8"))
     assert best["trial"] == study.best_trial.number
     assert best["value"] == pytest.approx(study.best_value)
     assert best["overrides"][0].startswith("train.learning_rate=")
     assert f"best trial {best['trial']}: best_val_auroc_macro" in done.stdout
-    assert client.search_registered_models() == []
+
+    # --register-best: one more run, no child, tagged with the study; the only version.
+    (registered,) = client.search_model_versions("name = 'cxr-cls'")
+    assert client.get_model_version_by_alias("cxr-cls", "challenger").version == registered.version
+    again = client.get_run(registered.run_id)
+    assert again.data.tags["medai.tune.study"] == STUDY
+    assert again.data.tags["medai.tune.best_trial"] == str(best["trial"])
+    assert "mlflow.parentRunId" not in again.data.tags
+    assert float(again.data.params["train.learning_rate"]) == pytest.approx(
+        best["params"]["train.learning_rate"], rel=1e-12
+    )
+    assert any(line.startswith("registered cxr-cls version 1 as challenger: ") for line in lines)
     pruned_count = states.count(TrialState.PRUNED)
     print(  # noqa: T201 - the figures the issue asks for
         f"\n{TRIALS} trials on PostgreSQL with {WORKERS} workers in {seconds:.0f} s: "

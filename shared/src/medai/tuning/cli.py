@@ -311,7 +311,7 @@ def _register_best(search: Search, best: BestTrial) -> None:
     overrides = [*search.overrides, *best.overrides]
     settings = search.tuned.binding.load(overrides)
     train = search.tuned.kind.resolve("train")
-    say(f"training the best trial's config ({' '.join(overrides)}) to register it")
+    say(f"training trial {best.trial}'s config ({' '.join(best.overrides)}) to register it")
     result = train(
         search.tuned.project,
         settings,

@@ -68,7 +68,10 @@ def delete_run(settings: ProjectSettings, repo_root: Path, run_id: str) -> None:
 def end_stale_child(
     settings: ProjectSettings, repo_root: Path, *, study: str, trial_number: int
 ) -> list[str]:
-    """End the RUNNING child run(s) of a trial whose worker died as FAILED; their ids."""
+    """End the RUNNING child run(s) of a trial whose worker died as FAILED; their ids.
+
+    ``study`` is a checked study name (letters, digits, ``._-``), safe in the filter.
+    """
     uri = settings.tracking.resolved_uri(repo_root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name(settings.experiment_name())
@@ -77,7 +80,7 @@ def end_stale_child(
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string=(
-            f"tags.`{STUDY_TAG}` = '{_quoted(study)}' AND tags.`{TRIAL_TAG}` = '{trial_number}' "
+            f"tags.`{STUDY_TAG}` = '{study}' AND tags.`{TRIAL_TAG}` = '{trial_number}' "
             "AND attributes.status = 'RUNNING'"
         ),
     )
@@ -85,7 +88,3 @@ def end_stale_child(
         client.set_tag(run.info.run_id, STATE_TAG, "failed")
         client.set_terminated(run.info.run_id, status="FAILED")
     return [run.info.run_id for run in runs]
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")

@@ -139,11 +139,10 @@ class TrialObjective:
         # The engine ended the run FINISHED either way; the tag says which (MLflow's UI filters).
         MlflowClient().set_tag(result.run_id, STATE_TAG, "pruned" if pruned else "complete")
         if pruned:
-            epoch = observer.pruned_at
-            score = observer.scores.get(epoch, float("nan")) if epoch is not None else float("nan")
+            best = max(observer.scores.values(), default=float("nan"))
             raise optuna.TrialPruned(
-                f"{self.monitor} {score:.4f} at epoch {epoch} is below the median of the trials "
-                "before it at that epoch"
+                f"its best {self.monitor} by epoch {observer.pruned_at}, {best:.4f}, is below "
+                "the median of the trials before it at that epoch"
             )
         return result.best_score
 
