@@ -203,10 +203,20 @@ def _train_on_kubernetes(
         return
     context = c.run("kubectl config current-context", hide=True, warn=True)
     if context is None or context.failed:
-        raise ToolError(release.NO_CLUSTER)
+        raise ToolError(
+            "error: --apply needs a kubectl context (kubectl config current-context found "
+            "none); nothing applied"
+        )
     result = c.run("kubectl apply -f -", in_stream=io.StringIO(manifests), warn=True)
     if result is None or result.failed:
-        raise ToolError(f"error: kubectl apply of {name}'s training Job failed", 1)
+        job = training_jobs.job_name(name)
+        namespace = training_jobs.training_namespace(ROOT)
+        raise ToolError(
+            f"error: kubectl apply of {name}'s training Job failed; a Job's pod template "
+            f"cannot change: delete the previous one first (kubectl -n {namespace} delete "
+            f"job {job}); an unfinished run continues with --resume=auto",
+            1,
+        )
 
 
 @task(

@@ -179,3 +179,18 @@ def test_scratch_root_keeps_mlflow_inside_and_leaves_nothing(harness, monkeypatc
 
     assert not root.exists()
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///users-own.db"
+
+
+def test_the_memory_benchmark_starts_as_the_docs_run_it() -> None:
+    """``uv run python benchmarks/train_memory.py``: imports resolve, the options parse."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/train_memory.py", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--factors" in done.stdout
+    assert "--cache {none,disk}" in done.stdout

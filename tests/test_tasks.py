@@ -406,3 +406,69 @@ def test_the_structure_doc_lists_the_standard_makefile_targets_and_each_is_a_tas
     assert listed is not None, "docs/project-structure.md no longer lists the Makefile targets"
     assert [target.strip() for target in listed[1].split(",")] == list(MAKE_TARGETS)
     assert set(MAKE_TARGETS) <= set(tasks.ns.task_names)
+
+
+def test_train_with_nproc_runs_the_script_under_torchrun_standalone(tasks, repo_root):
+    context = RecordingContext()
+    tasks.train(context, project="ct-seg", nproc=2, set_=["train.epochs=2"], resume="abc")
+    (command,) = context.commands
+    argv = shlex.split(command)
+    assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert argv[5] == str(repo_root / "projects" / "ct-seg" / "scripts" / "train.py")
+    assert argv[6:] == ["--set", "train.epochs=2", "--resume=abc"]
+
+
+def test_train_on_several_machines_passes_the_rendezvous_through(tasks):
+    context = RecordingContext()
+    tasks.train(
+        context, project="ct-seg", nproc=4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.5"
+    )
+    argv = shlex.split(context.commands[0])
+    assert argv[3:8] == [
+        "--nproc-per-node=4",
+        "--nnodes=2",
+        "--node-rank=1",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=10.0.0.5:29400",
+    ]
+
+
+def test_train_resume_without_a_value_asks_for_the_latest_run(tasks):
+    context = RecordingContext()
+    tasks.train(context, project="ct-seg", resume=True)
+    assert context.commands[0].endswith("train.py --resume")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"nproc": 0}, "error: --nproc must be 1 to 64 processes per machine; got 0"),
+        ({"nnodes": 2}, "error: --nnodes=2 needs --rdzv-endpoint=HOST:PORT"),
+        ({"nnodes": 2, "node_rank": 2, "rdzv_endpoint": "h"}, "error: --node-rank must be 0 to 1"),
+        ({"rdzv_endpoint": "host:99999"}, "error: --rdzv-endpoint must be HOST or HOST:PORT"),
+        ({"rdzv_endpoint": "bad host"}, "error: --rdzv-endpoint must be HOST or HOST:PORT"),
+        ({"on": "moon"}, "error: --on must be 'here' or 'kubernetes'; got 'moon'"),
+        ({"on": "kubernetes"}, "error: --on=kubernetes needs --nnodes=N"),
+    ],
+)
+def test_bad_train_options_stop_with_one_line_before_anything_runs(tasks, options, says):
+    context = RecordingContext()
+    with pytest.raises(Exit) as stopped:
+        tasks.train(context, project="ct-seg", **options)
+    assert stopped.value.code == 2
+    assert str(stopped.value.message).startswith(says)
+    assert context.commands == []
+
+
+def test_train_on_kubernetes_prints_the_training_job(tasks, capsys):
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl renders the manifests (installed by .ci/run)")
+    context = RecordingContext()
+    tasks.train(context, project="ct-seg", on="kubernetes", nnodes=3, tag="v1")
+    out = capsys.readouterr().out
+    assert out.startswith("# the training Job")
+    documents = [d for d in yaml.safe_load_all(out) if d]
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["parallelism"] == job["spec"]["completions"] == 3
+    assert context.commands == []

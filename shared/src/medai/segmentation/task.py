@@ -332,7 +332,9 @@ def prepare_fit(project: SegmentationProject[SettingsT], settings: SettingsT) ->
         else f"regions ({', '.join(regions.names)})"
     )
     check_network_fits(network, in_channels, out_channels, outputs=outputs)
-    train_loader, val_loader = data_loaders(settings, data, normalizer)
+    train_loader, val_loader = data_loaders(
+        settings, data, normalizer, project_dir=project.binding.project_dir
+    )
     task = SegmentationTask(
         network, settings, list(data.dataset.foreground_labels.values()), regions, normalizer
     )
