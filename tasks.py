@@ -221,6 +221,53 @@ def _train_on_kubernetes(
 
 @task(
     help={
+        "project": "project folder under projects/",
+        "trials": "trials that finish (complete or pruned), in all",
+        "workers": "worker processes on this machine (default 1)",
+        "storage": "the Optuna study's database: an SQLAlchemy URL, e.g. "
+        "postgresql://user@host/db (default: sqlite optuna.db at the repo root)",
+        "study": "the study's name (default: <project>-<date>-<time>); the same name and "
+        "--storage on another machine joins it",
+        "register-best": "train the best trial's config once more and register it as challenger",
+        "set": "config override KEY=VALUE for every trial (repeatable)",
+    },
+    iterable=["set_"],
+)
+@_stops
+def tune(
+    c: Context,
+    project: str,
+    trials: int,
+    workers: int = 1,
+    storage: str = "",
+    study: str = "",
+    register_best: bool = False,  # noqa: FBT001, FBT002 - an invoke flag
+    set_: list[str] | None = None,
+) -> None:
+    """Search the project's `tune.space` with Optuna (TPE, median pruning), in MLflow.
+
+    Each trial is an MLflow child run under one parent run; the study lives in an RDB
+    storage that workers on this and other machines share. The best parameters are
+    printed and written to a file; docs/tuning.md.
+    """
+    (name,) = resolve_projects(project, allow_all=False)
+    argv = [sys.executable, "-m", "medai.tuning", "--project", name, "--trials", str(trials)]
+    argv += ["--workers", str(workers)]
+    if storage:
+        argv += ["--storage", storage]
+    if study:
+        argv += ["--study", study]
+    if register_best:
+        argv.append("--register-best")
+    for override in set_ or []:
+        argv += ["--set", override]
+    result = c.run(shlex.join(argv), pty=sys.stdout.isatty(), warn=True)
+    if result is not None and result.failed:
+        raise script_failure(result.exited, name, "tune")
+
+
+@task(
+    help={
         "project": "project folder under projects/, or 'all'",
         "alias": "registry alias (default: champion; in development else challenger, warned)",
         "set": "config override KEY=VALUE (repeatable)",
@@ -573,7 +620,7 @@ def report(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
 
 GROUPS = {
     "quality": (lint, typecheck, test, check, affected),
-    "model": (train, evaluate, predict, serve),
+    "model": (train, tune, evaluate, predict, serve),
     "release": (build, deploy, rollback),
     "projects": (new, update_template, report, requirements),
 }

@@ -472,3 +472,23 @@ def test_train_on_kubernetes_prints_the_training_job(tasks, capsys):
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["spec"]["parallelism"] == job["spec"]["completions"] == 3
     assert context.commands == []
+
+
+def test_tune_runs_the_search_module_with_every_option(tasks):
+    context = RecordingContext()
+    tasks.tune(
+        context,
+        project="cxr-cls",
+        trials=6,
+        workers=2,
+        storage="postgresql://u@h/db",
+        study="s1",
+        register_best=True,
+        set_=["train.epochs=2"],
+    )
+    (command,) = context.commands
+    assert shlex.split(command)[1:] == [
+        "-m", "medai.tuning", "--project", "cxr-cls", "--trials", "6", "--workers", "2",
+        "--storage", "postgresql://u@h/db", "--study", "s1", "--register-best",
+        "--set", "train.epochs=2",
+    ]  # fmt: skip
