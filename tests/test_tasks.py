@@ -420,9 +420,7 @@ def test_train_with_nproc_runs_the_script_under_torchrun_standalone(tasks, repo_
 
 def test_train_on_several_machines_passes_the_rendezvous_through(tasks):
     context = RecordingContext()
-    tasks.train(
-        context, project="ct-seg", nproc=4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.5"
-    )
+    tasks.train(context, project="ct-seg", nproc=4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.5")
     argv = shlex.split(context.commands[0])
     assert argv[3:8] == [
         "--nproc-per-node=4",
