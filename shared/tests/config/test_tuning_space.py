@@ -7,7 +7,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from medai.config import ConfigError, ProjectSettings, Section, load_settings
 from medai.config.tuning import (
@@ -37,6 +37,14 @@ class ModelSettings(Section):
 class DemoSettings(ProjectSettings):
     train: TrainSettings = TrainSettings()
     model: ModelSettings = ModelSettings()
+
+
+class CrossChecked(DemoSettings):
+    @model_validator(mode="after")
+    def _batch_norm_fits(self):
+        if self.train.batch_size > 16 and self.model.norm == "batch":
+            raise ValueError("batch norm needs train.batch_size <= 16")
+        return self
 
 
 GOOD_SPACE = {
@@ -213,6 +221,28 @@ def test_a_nested_space_key_says_keys_are_written_whole(demo):
     error = _refusal(demo, {"train": {"learning_rate": {"type": "float", "low": 0.1, "high": 1}}})
     assert error.key == "tune.space.train"
     assert "a space key is a whole dotted config key" in error.problem
+
+
+def _cross_checked(root, *overrides):
+    project = root / "projects" / "demo"
+    return load_settings(CrossChecked, project, root, overrides=overrides, environ={})
+
+
+def test_a_bound_that_breaks_a_check_across_keys_is_refused_at_its_key(demo):
+    space = {"train.batch_size": {"type": "int", "low": 4, "high": 32, "step": 4}}
+    with pytest.raises(ConfigError) as caught:
+        _cross_checked(demo, f"tune.space={json.dumps(space)}")
+    assert caught.value.key == "tune.space.train.batch_size"
+    assert caught.value.problem == (
+        "bound 32 is refused by train.batch_size: batch norm needs train.batch_size <= 16"
+    )
+
+
+def test_settings_that_fail_their_own_check_report_that_check_not_the_space(demo):
+    with pytest.raises(ConfigError) as caught:
+        _cross_checked(demo, "train.batch_size=32")  # GOOD_SPACE declared as well
+    assert "batch norm needs train.batch_size <= 16" in str(caught.value)
+    assert "tune.space" not in str(caught.value)
 
 
 def test_grace_period_must_exceed_the_heartbeat(demo):

@@ -282,8 +282,15 @@ def space_problems(schema: type[BaseModel], settings: BaseModel) -> Iterator[tup
     tune = getattr(settings, "tune", None)
     if not isinstance(tune, TuneSettings) or not tune.space:
         return
-    base = settings.model_dump(by_alias=True, round_trip=True)
-    base["tune"] = {}  # the space's own values are checked here, not again for each trial
+    dumped = settings.model_dump(by_alias=True, round_trip=True)
+    dumped["tune"] = {}  # the space's own values are checked here, not again for each trial
+    base: dict[str, Any] | None = dumped
+    try:
+        schema.model_validate(dumped)
+    except ValidationError:
+        # The settings fail another check of their own (its error is the one to report):
+        # a sampled value cannot be judged against them, only the space's shape can.
+        base = None
     for key, raw in tune.space.items():
         problem = distribution_problem(raw) or _key_problem(schema, key, raw, base)
         if problem is not None:
@@ -291,7 +298,7 @@ def space_problems(schema: type[BaseModel], settings: BaseModel) -> Iterator[tup
 
 
 def _key_problem(
-    schema: type[BaseModel], key: str, raw: Mapping[str, Any], base: dict[str, Any]
+    schema: type[BaseModel], key: str, raw: Mapping[str, Any], base: dict[str, Any] | None
 ) -> str | None:
     parts = key.split(".")
     if not key or any(not part for part in parts):
@@ -304,7 +311,7 @@ def _key_problem(
     distribution = parse_distribution(raw)
     kinds = _scalar_kinds(annotation)
     shape = _type_problem(distribution, kinds, key)
-    if shape is not None:
+    if shape is not None or base is None:
         return shape
     values: tuple[object, ...] = (
         distribution.choices
