@@ -10,7 +10,9 @@ from medai.engine.checkpoints import (
     RESUME_FILE,
     CheckpointError,
     atomic_save,
+    is_locked,
     read_resume_checkpoint,
+    run_lock,
     trained_epochs,
 )
 from medai.engine.devices import plan_devices
@@ -178,3 +180,13 @@ def test_the_epoch_shuffle_depends_on_seed_epoch_and_rank_only():
     assert set(first).isdisjoint(set(other_rank))
     assert sorted([*first, *other_rank]) == data
     assert epoch_seed(1, 3, 0) != epoch_seed(1, 4, 0) != epoch_seed(2, 3, 0)
+
+
+def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
+    folder = tmp_path / "run-1"
+    assert not is_locked(folder)
+    with run_lock(folder):
+        assert is_locked(folder)
+        with pytest.raises(CheckpointError, match="run-1 is still training in another process"):
+            run_lock(folder).__enter__()
+    assert not is_locked(folder)

@@ -19,10 +19,12 @@ same patches, crops and shuffles as it did the first time.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,46 @@ def checkpoint_root(repo_root: Path, project: str) -> Path:
 def checkpoint_folder(root: Path, run_id: str) -> Path:
     """The checkpoint folder of one MLflow run."""
     return root / run_id
+
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run's folder for this process: a second trainer of the same run is refused.
+
+    An exclusive ``flock`` on ``folder/.lock``, released when the block ends or the
+    process dies (a SIGKILL frees it too), so ``--resume`` can tell a crashed run from one
+    still training in another process.
+
+    Raises:
+        CheckpointError: Another process holds the folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / LOCK_FILE).open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        message = f"run {folder.name} is still training in another process (its folder is locked)"
+        raise CheckpointError(message) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether another process is training the run of ``folder`` now."""
+    if not (folder / LOCK_FILE).exists():
+        return False
+    try:
+        with run_lock(folder):
+            return False
+    except CheckpointError:
+        return True
 
 
 def atomic_save(state: Mapping[str, Any], path: Path) -> None:

@@ -4,8 +4,9 @@
 unfinished run that has a checkpoint; ``--resume=auto`` does the same but starts a new
 run when there is none (a Kubernetes pod that may be a retry). A run is resumable when
 it is this project's training run, not FINISHED (RUNNING after a SIGKILL, FAILED after a
-crash, KILLED after SIGTERM), trained with the same resolved config, and its folder
-holds a whole ``resume.ckpt`` written for it. Anything else is a ``ResumeError``: one
+crash, KILLED after SIGTERM), not being trained by a live process (its folder's lock,
+``checkpoints.run_lock``), trained with the same resolved config, and its folder holds a
+whole ``resume.ckpt`` written for it. Anything else is a ``ResumeError``: one
 line, before the run's status or any file changes.
 """
 
@@ -24,6 +25,7 @@ from medai.engine.checkpoints import (
     RESUME_FILE,
     CheckpointError,
     checkpoint_folder,
+    is_locked,
     read_resume_checkpoint,
     trained_epochs,
 )
@@ -86,7 +88,11 @@ def _checked(
             f"{found[:12]} vs {expected[:12]}); resume with the same configs and --set overrides"
         )
         raise ResumeError(message)
-    path = checkpoint_folder(root, run_id) / RESUME_FILE
+    folder = checkpoint_folder(root, run_id)
+    path = folder / RESUME_FILE
+    if is_locked(folder):
+        message = f"--resume={named}: run {run_id} is still training in another process"
+        raise ResumeError(message)
     try:
         state = read_resume_checkpoint(path, run_id)
     except CheckpointError as exc:
@@ -123,8 +129,8 @@ def _latest_unfinished(client: MlflowClient, root: Path, project: str) -> Run | 
             run = client.get_run(checkpoint.parent.name)
         except MlflowException:
             continue  # a folder of another tracking store, or of a deleted run
-        if _problem(run, project) is None:
-            return run
+        if _problem(run, project) is None and not is_locked(checkpoint.parent):
+            return run  # unfinished, and no process is training it now
     return None
 
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from medai.config import ProjectSettings
 from medai.data.manifest import DataManifest
-from medai.engine.checkpoints import checkpoint_folder, checkpoint_root
+from medai.engine.checkpoints import CheckpointError, checkpoint_folder, checkpoint_root, run_lock
 from medai.engine.curves import plot_learning_curves
 from medai.engine.devices import DevicePlan, process_group
 from medai.engine.fit import fit
@@ -32,6 +33,7 @@ from medai.engine.records import EpochRecord, FitOutcome
 from medai.engine.resume import ResumeTarget, resolve_resume
 from medai.engine.settings import TrainingSettings
 from medai.engine.task import TrainingTask
+from medai.errors import ResumeError
 from medai.tracking.registry import VALIDATION_METRIC_TAG, aliased_figures, new_version_comparison
 from medai.tracking.runs import tracked_run
 from medai.tracking.store import configure_tracking
@@ -217,20 +219,28 @@ def run_training(
         WORLD_SIZE_TAG: str(plan.devices.world_size),
         **({RESUMED_TAG: str(target.epoch)} if target is not None else {}),
     }
-    with tracked_run(
-        plan.settings,
-        plan.repo_root,
-        context="training",
-        manifest=plan.manifest,
-        run_name=options.run_name,
-        extra_tags=tags,
-        parent_run_id=options.parent_run_id,
-        resume_run_id=target.run_id if target is not None else None,
-    ) as (run, lineage):
+    with (
+        ExitStack() as held,
+        tracked_run(
+            plan.settings,
+            plan.repo_root,
+            context="training",
+            manifest=plan.manifest,
+            run_name=options.run_name,
+            extra_tags=tags,
+            parent_run_id=options.parent_run_id,
+            resume_run_id=target.run_id if target is not None else None,
+        ) as (run, lineage),
+    ):
         run_id = run.info.run_id
         folder = checkpoint_folder(root, run_id)
         if target is None:
             folder.mkdir(parents=True, exist_ok=False)
+        try:  # released before the folder is removed
+            held.enter_context(run_lock(folder))
+        except CheckpointError as exc:  # another --resume of this run started meanwhile
+            raise ResumeError(str(exc)) from None
+        if target is None:
             mlflow.log_text(plan.split, "data/split.json")
             mlflow.log_params(
                 {
