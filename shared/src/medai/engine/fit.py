@@ -39,7 +39,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
-from medai.engine.checkpoints import BEST_FILE, ResumeCheckpoint, atomic_save
+from medai.engine.checkpoints import BEST_FILE, LOCK_FILE, ResumeCheckpoint, atomic_save
 from medai.engine.devices import DevicePlan, process_group
 from medai.engine.records import EpochRecord, FitOutcome, score_at
 from medai.engine.sampling import with_epoch_shuffle
@@ -247,7 +247,7 @@ def fit(
         KeyboardInterrupt: The fit was interrupted (the checkpoints are left as they were).
         TrainingPreempted: SIGTERM: the checkpoint was written, the process should exit.
     """
-    if resume_from is None and any(checkpoint_dir.iterdir()):
+    if resume_from is None and any(p.name != LOCK_FILE for p in checkpoint_dir.iterdir()):
         message = f"{checkpoint_dir}: the checkpoint folder must be empty; it holds files"
         raise ValueError(message)
     started = time.perf_counter()

@@ -36,6 +36,7 @@ AUTO = "auto"
 _PROJECT_TAG = "medai.project"
 _KIND_TAG = "medai.run_kind"
 _CONFIG_TAG = "medai.config_hash"
+_TRIAL_TAG = "medai.tune.trial"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def _problem(run: Run, project: str) -> str | None:
         return f"it is a run of project {owner or '(unknown)'!r}, not {project!r}"
     if run.data.tags.get(_KIND_TAG, "training") != "training":
         return f"it is a {run.data.tags[_KIND_TAG]} run, not a training"
+    if _TRIAL_TAG in run.data.tags:
+        return "it is a trial of a search (invoke tune retries a dead worker's trials itself)"
     if _finished(run):
         return "it finished; there is nothing to resume (train again for a new run)"
     return None
