@@ -246,7 +246,12 @@ def run_with_settings(
 
 
 def _report(message: str, hint: object, *, what: str = "") -> None:
-    """``error: <what><first line>`` and, when there is one, ``hint: <hint>``, on stderr."""
+    """``error: <what><first line>`` and, when there is one, ``hint: <hint>``, on stderr.
+
+    Under torchrun only rank 0 speaks: every rank meets the same error, the user reads it once.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        return
     lines = [line.strip() for line in message.splitlines() if line.strip()] or [message]
     print(f"error: {what}{lines[0]}", file=sys.stderr)  # noqa: T201 - the CLI's voice
     if isinstance(hint, str) and hint:

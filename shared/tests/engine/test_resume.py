@@ -190,3 +190,13 @@ def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
         with pytest.raises(CheckpointError, match="run-1 is still training in another process"):
             run_lock(folder).__enter__()
     assert not is_locked(folder)
+
+
+def test_a_mid_epoch_resume_skips_the_batches_already_trained_once():
+    shuffle = EpochShuffle(list(range(12)), seed=1, num_replicas=1, rank=0)
+    shuffle.set_epoch(2)
+    whole = list(shuffle)
+    shuffle.skip = 4
+
+    assert list(shuffle) == whole[4:]
+    assert list(shuffle) == whole, "only the resumed epoch skips"

@@ -8,6 +8,7 @@ uninterrupted one; and each ``--resume`` refusal in one line, exit 2, changing n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,17 +103,34 @@ def store(tmp_path) -> Store:
     return Store(tmp_path, small)
 
 
-def _kill_after(store: Store, epochs: int, how: signal.Signals = signal.SIGKILL) -> tuple[str, int]:
+def _signal_everything_of(store: Store, how: signal.Signals) -> None:
+    """Signal every process whose command line names this store (torchrun's ranks too)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(store.root) in command:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), how)
+
+
+def _kill_after(
+    store: Store, epochs: int, how: signal.Signals = signal.SIGKILL, nproc: int = 1
+) -> tuple[str, int]:
     """Start a training, signal it once its checkpoint has ``epochs`` epochs.
 
     Returns:
         The run id and the process's exit status.
     """
     process = subprocess.Popen(
-        store.command(),
+        store.command(nproc=nproc),
         env=store.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # torchrun and its ranks: one process group to signal
     )
     deadline = time.monotonic() + TIMEOUT_S
     try:
@@ -124,7 +142,10 @@ def _kill_after(store: Store, epochs: int, how: signal.Signals = signal.SIGKILL)
                 except (OSError, RuntimeError, EOFError):
                     continue  # being replaced: look again
                 if trained_epochs(state) >= epochs:
-                    process.send_signal(how)
+                    if nproc > 1:
+                        _signal_everything_of(store, how)  # torchrun and its ranks
+                    else:
+                        process.send_signal(how)
                     return checkpoint.parent.name, process.wait(timeout=120)
             time.sleep(0.02)
     finally:
@@ -228,3 +249,26 @@ def test_sigterm_writes_the_checkpoint_ends_the_run_killed_and_auto_resumes_it(s
     assert version.run_id == stopped
     steps = [m.step for m in store.client.get_metric_history(stopped, "val_auroc_macro")]
     assert sorted(steps) == list(range(1, EPOCHS + 1))
+
+
+def test_a_killed_two_process_run_resumes_with_two_processes_only(store):
+    killed, _ = _kill_after(store, 3, nproc=2)
+    assert store.client.get_run(killed).info.status == "RUNNING"
+
+    other_size = store.run("--resume")
+    assert other_size.returncode == 2
+    expected = (
+        f"error: --resume: run {killed} trained with 2 processes; resume it with the same "
+        "number (--nproc x --nnodes), not 1"
+    )
+    assert _errors(other_size) == [expected]
+
+    resumed = store.run("--resume", nproc=2)
+
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert store.client.get_run(killed).info.status == "FINISHED"
+    (version,) = store.versions()
+    assert version.run_id == killed
+    steps = [m.step for m in store.client.get_metric_history(killed, "val_auroc_macro")]
+    assert sorted(steps) == list(range(1, EPOCHS + 1))
+    assert len([line for line in resumed.stdout.splitlines() if line.startswith("registered")]) == 1

@@ -8,7 +8,7 @@ is made over patients instead, so that no patient is seen in training and again 
 from __future__ import annotations
 
 import json
-import os
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,7 +176,7 @@ def resolve_split(
         split = make_split(case_ids, validation_fraction, seed)
     record_to.parent.mkdir(parents=True, exist_ok=True)
     # Atomically: the ranks of one training write the same split at the same time.
-    partial = record_to.with_name(f".{record_to.name}.{os.getpid()}.partial")
+    partial = record_to.with_name(f".{record_to.name}.{uuid.uuid4().hex}.partial")
     partial.write_text(split.to_json(), encoding="utf-8")
     partial.replace(record_to)
     return split

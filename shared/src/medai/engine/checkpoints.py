@@ -35,6 +35,8 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DistributedSampler
 
+from medai.engine.sampling import EpochShuffle
+
 LOGGER = logging.getLogger(__name__)
 
 RESUME_FILE = "resume.ckpt"
@@ -148,6 +150,19 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _batches_done_mid_epoch(checkpoint: Mapping[str, Any]) -> int:
+    """Batches of an unfinished epoch a checkpoint has trained (0 at an epoch boundary)."""
+    try:
+        loop = checkpoint["loops"]["fit_loop"]
+        epochs = loop["epoch_progress"]["current"]
+        batches = loop["epoch_loop.batch_progress"]["current"]
+    except (KeyError, TypeError):
+        return 0
+    if int(epochs["processed"]) >= int(epochs["started"]):  # the epoch's batches all ran
+        return 0
+    return int(batches["ready"])
+
+
 def _sampler_state(trainer: Trainer) -> dict[str, int] | None:
     """The training sampler's shuffle key (``EpochShuffle``: seed, epoch, replicas, rank)."""
     sampler = getattr(trainer.train_dataloader, "sampler", None)
@@ -178,6 +193,7 @@ class ResumeCheckpoint(Checkpoint):
         self.run_id = run_id
         self.saved_epochs: list[int] = []
         self.resumed_at = -1
+        self.batches_done = 0
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:  # noqa: ARG002
         """Every process writes where rank 0 was told to (only rank 0 knows the run)."""
@@ -206,10 +222,29 @@ class ResumeCheckpoint(Checkpoint):
         pl_module: LightningModule,  # noqa: ARG002 - Lightning's hook signature
         exception: BaseException,
     ) -> None:
-        """On SIGTERM (an eviction), save the state reached before the process exits."""
-        if isinstance(exception, SIGTERMException):
-            LOGGER.warning("SIGTERM: writing the checkpoint before stopping")
-            self.save(trainer)
+        """On SIGTERM (an eviction), save the state reached before the process exits.
+
+        Not during validation: Lightning would resume after it without validating the
+        epoch, so the last checkpoint (before the epoch) stays and the epoch is redone.
+        """
+        if not isinstance(exception, SIGTERMException):
+            return
+        if trainer.validating:
+            LOGGER.warning("SIGTERM during validation: keeping the checkpoint before this epoch")
+            return
+        LOGGER.warning("SIGTERM: writing the checkpoint before stopping")
+        self.save(trainer)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:  # noqa: ARG002
+        """A mid-epoch (SIGTERM) resume: the sampler skips the batches already trained.
+
+        Lightning counts them as done but iterates the loader from its start.
+        """
+        done, self.batches_done = self.batches_done, 0
+        loader = trainer.train_dataloader
+        sampler = getattr(loader, "sampler", None)
+        if done and isinstance(sampler, EpochShuffle) and loader is not None:
+            sampler.skip = done * int(loader.batch_size or 1)
 
     def save(self, trainer: Trainer) -> None:
         """Write the checkpoint through a temporary file (rank 0; the others wait)."""
@@ -243,6 +278,7 @@ class ResumeCheckpoint(Checkpoint):
     ) -> None:
         """Put the RNG states back (``EpochShuffle`` reseeds each epoch after this too)."""
         self.resumed_at = int(checkpoint.get("epoch", -1))
+        self.batches_done = _batches_done_mid_epoch(checkpoint)
         extra = checkpoint.get("medai")
         if isinstance(extra, Mapping):
             restore_rng_state(extra["rng"])

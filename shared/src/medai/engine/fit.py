@@ -57,6 +57,9 @@ _QUIET_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     # Lightning 2.6's all_gather (DDP validation) calls a torch API torch 2.15 deprecates.
     r".*torch.distributed.nn.functional.all_gather is deprecated.*",
+    # A SIGTERM checkpoint resumes mid-epoch: ResumeCheckpoint has the sampler skip the
+    # batches it trained, which Lightning cannot see.
+    r".*resuming from a checkpoint that ended before the epoch ended.*",
 )
 
 

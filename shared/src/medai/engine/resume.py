@@ -49,12 +49,14 @@ class ResumeTarget:
         epoch: The epochs the checkpoint has trained.
         logged_through: The last epoch whose metrics the run logged (maybe past ``epoch``:
             epochs trained after the checkpoint and before the crash are not logged twice).
+        world_size: The processes that wrote it (0: unknown).
     """
 
     run_id: str
     checkpoint: Path
     epoch: int
     logged_through: int
+    world_size: int = 0
 
 
 def _finished(run: Run) -> bool:
@@ -106,6 +108,7 @@ def _checked(
         checkpoint=path,
         epoch=trained_epochs(state),
         logged_through=_logged_through(client, run_id),
+        world_size=int((state["medai"].get("sampler") or {}).get("num_replicas", 0)),
     )
 
 
@@ -122,18 +125,26 @@ def _named_run(client: MlflowClient, run_id: str, project: str) -> Run:
     return run
 
 
-def _latest_unfinished(client: MlflowClient, root: Path, project: str) -> Run | None:
-    """The newest run folder with a checkpoint whose run this project can resume."""
-    checkpoints = sorted(
-        root.glob(f"*/{RESUME_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # finished (and removed) meanwhile
+        return 0.0
+
+
+def _latest_unfinished(
+    client: MlflowClient, root: Path, project: str, config_hash: str
+) -> Run | None:
+    """The newest run folder with a checkpoint whose run this config can resume."""
+    checkpoints = sorted(root.glob(f"*/{RESUME_FILE}"), key=_modified, reverse=True)
     for checkpoint in checkpoints:
         try:
             run = client.get_run(checkpoint.parent.name)
         except MlflowException:
             continue  # a folder of another tracking store, or of a deleted run
-        if _problem(run, project) is None and not is_locked(checkpoint.parent):
-            return run  # unfinished, and no process is training it now
+        same_config = run.data.tags.get(_CONFIG_TAG, config_hash) == config_hash
+        if _problem(run, project) is None and same_config and not is_locked(checkpoint.parent):
+            return run  # unfinished, of this config, and no process is training it now
     return None
 
 
@@ -156,13 +167,13 @@ def resolve_resume(
         return None
     client = MlflowClient()
     if resume in (LATEST, AUTO):
-        run = _latest_unfinished(client, root, project)
+        run = _latest_unfinished(client, root, project, settings_hash(settings))
         if run is None:
             if resume == AUTO:
                 return None
             message = (
                 f"--resume: nothing to resume for {project}: no unfinished training run "
-                f"with a checkpoint under {root}"
+                f"of this config with a checkpoint under {root}"
             )
             raise ResumeError(message)
         return _checked(client, run, root, settings, resume)

@@ -11,6 +11,7 @@ anywhere ends the run as FAILED and leaves the registry as it was.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 from torch.utils.data import DataLoader
@@ -27,7 +28,7 @@ from medai.config import ProjectSettings
 from medai.data.manifest import DataManifest
 from medai.engine.checkpoints import CheckpointError, checkpoint_folder, checkpoint_root, run_lock
 from medai.engine.curves import plot_learning_curves
-from medai.engine.devices import DevicePlan, process_group
+from medai.engine.devices import DevicePlan, ProcessGroup, process_group
 from medai.engine.fit import fit
 from medai.engine.records import EpochRecord, FitOutcome
 from medai.engine.resume import ResumeTarget, resolve_resume
@@ -209,7 +210,7 @@ def run_training(
     options = options or RunOptions()
     group = process_group()
     root = checkpoint_root(plan.repo_root, plan.project)
-    target = check_resume(options.resume, plan.settings, plan.repo_root, plan.project)
+    target = _agreed_target(options.resume, plan, group)
     if not group.is_zero:
         return _fit_other_rank(plan, target, group.rank, started)
     metric = ranking_metric(plan.task.monitor)
@@ -219,28 +220,26 @@ def run_training(
         WORLD_SIZE_TAG: str(plan.devices.world_size),
         **({RESUMED_TAG: str(target.epoch)} if target is not None else {}),
     }
-    with (
-        ExitStack() as held,
-        tracked_run(
-            plan.settings,
-            plan.repo_root,
-            context="training",
-            manifest=plan.manifest,
-            run_name=options.run_name,
-            extra_tags=tags,
-            parent_run_id=options.parent_run_id,
-            resume_run_id=target.run_id if target is not None else None,
-        ) as (run, lineage),
-    ):
+    with ExitStack() as held:
+        if target is not None:  # held before the run is reopened: a live trainer is refused
+            _hold(held, checkpoint_folder(root, target.run_id))
+        run, lineage = held.enter_context(
+            tracked_run(
+                plan.settings,
+                plan.repo_root,
+                context="training",
+                manifest=plan.manifest,
+                run_name=options.run_name,
+                extra_tags=tags,
+                parent_run_id=options.parent_run_id,
+                resume_run_id=target.run_id if target is not None else None,
+            )
+        )
         run_id = run.info.run_id
         folder = checkpoint_folder(root, run_id)
         if target is None:
             folder.mkdir(parents=True, exist_ok=False)
-        try:  # released before the folder is removed
-            held.enter_context(run_lock(folder))
-        except CheckpointError as exc:  # another --resume of this run started meanwhile
-            raise ResumeError(str(exc)) from None
-        if target is None:
+            _hold(held, folder)
             mlflow.log_text(plan.split, "data/split.json")
             mlflow.log_params(
                 {
@@ -294,6 +293,72 @@ def run_training(
         comparison=comparison,
         stopped_early=outcome.stopped_early,
     )
+
+
+def _hold(held: ExitStack, folder: Path) -> None:
+    """Lock the run's folder until ``held`` closes (before the folder is removed)."""
+    try:
+        held.enter_context(run_lock(folder))
+    except CheckpointError as exc:
+        raise ResumeError(str(exc)) from None
+
+
+def _agreed_target(
+    resume: str | None, plan: TrainingPlan, group: ProcessGroup
+) -> ResumeTarget | None:
+    """The run to resume, resolved by rank 0 alone and sent to every rank.
+
+    Ranks that resolved on their own would race rank 0's lock on the run folder and
+    choose differently (``auto`` would start a new run on a slow rank). Under torchrun the
+    process group is made here, before Lightning (which then reuses it).
+
+    Raises:
+        medai.errors.ResumeError: As ``check_resume`` (on every rank), or a checkpoint
+            written by another number of processes than this training's.
+    """
+
+    def resolve() -> ResumeTarget | None:
+        return check_resume(resume, plan.settings, plan.repo_root, plan.project)
+
+    world = plan.devices.world_size
+    if world == 1:
+        target = resolve()
+    else:
+        target = _broadcast_from_zero(resolve, group, plan.devices.accelerator)
+    if target is not None and target.world_size not in (0, world):
+        message = (
+            f"--resume: run {target.run_id} trained with {target.world_size} processes; "
+            f"resume it with the same number (--nproc x --nnodes), not {world}"
+        )
+        raise ResumeError(message)
+    return target
+
+
+def _broadcast_from_zero(
+    resolve: Callable[[], ResumeTarget | None], group: ProcessGroup, accelerator: str
+) -> ResumeTarget | None:
+    """Run ``resolve`` on rank 0 and hand its answer (or its ResumeError) to every rank."""
+    import torch  # noqa: PLC0415 - only under torchrun
+    import torch.distributed as dist  # noqa: PLC0415
+
+    if not dist.is_initialized():
+        backend = "nccl" if accelerator == "cuda" else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    # Python objects travel over gloo (every rank is a member: never the non-member value).
+    objects = cast("dist.ProcessGroup", dist.new_group(backend="gloo"))
+    payload: list[tuple[str, Any]] = [("", None)]
+    if group.is_zero:
+        try:
+            payload = [("ok", resolve())]
+        except ResumeError as exc:
+            payload = [("error", str(exc))]
+    dist.broadcast_object_list(payload, src=0, group=objects)
+    status, value = payload[0]
+    if status == "error":
+        raise ResumeError(value)
+    return cast("ResumeTarget | None", value)
 
 
 def _fit_other_rank(

@@ -46,6 +46,8 @@ class EpochShuffle(DistributedSampler[Any]):
         """Shuffle ``dataset`` (this rank's shard of ``num_replicas``) from ``seed``."""
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.dataset_ref = dataset
+        self.skip = 0
+        """Indices to leave out once, at the next epoch's start (a mid-epoch resume)."""
 
     def __iter__(self) -> Iterator[Any]:
         """Reseed the epoch's randomness, then yield this rank's indices of the shuffle."""
@@ -54,7 +56,9 @@ class EpochShuffle(DistributedSampler[Any]):
         np.random.seed(value)  # noqa: NPY002 - augmentation code draws from the global state
         torch.manual_seed(value)
         _seed_transforms(self.dataset_ref, value)
-        return super().__iter__()
+        indices = list(super().__iter__())
+        skip, self.skip = self.skip, 0
+        return iter(indices[skip:])
 
 
 def with_epoch_shuffle(
