@@ -240,8 +240,8 @@ def test_resume_with_nothing_to_resume_stops_in_one_line_before_training(
     assert kind.calls == []
     errors = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store" not in line]
     expected = (
-        "error: --resume: nothing to resume for cli-demo: no unfinished training run with a "
-        f"checkpoint under {tmp_path / 'checkpoints' / 'cli-demo'}"
+        "error: --resume: nothing to resume for cli-demo: no unfinished training run of this "
+        f"config with a checkpoint under {tmp_path / 'checkpoints' / 'cli-demo'}"
     )
     assert errors == [expected]
 
