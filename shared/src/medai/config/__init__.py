@@ -13,6 +13,7 @@ from medai.config.loader import (
 )
 from medai.config.sections import (
     ApiSettings,
+    CardSettings,
     DeploySettings,
     DockerSettings,
     LoggingSettings,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_ENV",
     "ENV_VARIABLE",
     "ApiSettings",
+    "CardSettings",
     "ConfigError",
     "DeploySettings",
     "DockerSettings",

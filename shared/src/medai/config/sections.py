@@ -13,6 +13,7 @@ from medai.config.tuning import TuneSettings, space_problems
 
 __all__ = [
     "ApiSettings",
+    "CardSettings",
     "DeploySettings",
     "DockerSettings",
     "LoggingSettings",
@@ -106,6 +107,11 @@ class ApiSettings(Section):
         default=Path("data/models"),
         description="Where `invoke serve` materializes models (relative: the project folder).",
     )
+    audit_log: Path | None = Field(
+        default=Path("outputs/audit/predictions.jsonl"),
+        description="Hash-chained JSON-lines record of every prediction answered (medai.audit; "
+        "relative: the project folder). null turns the trail off, outside production only.",
+    )
 
 
 class WorkLimits(Section):
@@ -157,7 +163,42 @@ class DeploySettings(Section):
     min_improvement: float = Field(default=0.0, ge=0.0)
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     tolerances: dict[str, float] = Field(default_factory=dict)
+    subgroup_tolerance: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Refuse a challenger whose primary metric in any subgroup (sex, age band, "
+        "site) falls below the champion's by more than this (absolute); null: not checked.",
+    )
     environments: tuple[str, ...] = ("staging", "production")
+    audit_log: Path = Field(
+        default=Path("outputs/audit/deployments.jsonl"),
+        description="Hash-chained record of every deploy and rollback decision (relative: the "
+        "project folder).",
+    )
+
+
+class CardSettings(Section):
+    """What a model card says that training cannot know (``medai.cards``): the use it is for.
+
+    Left empty, a version still registers with a card, but ``invoke deploy`` refuses it
+    and names the empty field: nobody deploys a model whose intended use is unwritten.
+    """
+
+    intended_use: str | None = Field(
+        default=None, description="The clinical task, population and setting the model is for."
+    )
+    intended_users: str | None = Field(
+        default=None, description="Who reads its output (e.g. radiologists, as a second reader)."
+    )
+    out_of_scope_use: tuple[str, ...] = Field(
+        default=(), description="Uses it must not be put to (populations, devices, decisions)."
+    )
+    limitations: tuple[str, ...] = Field(
+        default=(), description="Known weaknesses a reader of its output must keep in mind."
+    )
+    label_source: str | None = Field(
+        default=None, description="Where the training labels came from (e.g. NLP of reports)."
+    )
 
 
 class ProjectSettings(Section):
@@ -173,6 +214,7 @@ class ProjectSettings(Section):
     deploy: DeploySettings = DeploySettings()
     limits: WorkLimits = WorkLimits()
     tune: TuneSettings = TuneSettings()
+    card: CardSettings = CardSettings()
 
     @model_validator(mode="after")
     def _space_fits_the_settings(self) -> ProjectSettings:
